@@ -1,0 +1,526 @@
+/*
+ * paligemma.h - PaliGemma 2 vision-language inference. The public, stable C API.
+ *
+ * This is the only public header of libpaligemma. It compiles as C99/C11 and as C++.
+ *
+ * Conventions (see docs/api.md, docs/errors.md, docs/threading.md, docs/abi-policy.md):
+ *  - Every function that can fail returns a pg_status (PG_OK = 0). A detailed message is kept
+ *    per session (pg_session_last_error) or, for calls without a session, per thread
+ *    (pg_last_error). The library never prints, exits or aborts.
+ *  - Handles are opaque. Whatever pg_*_load/new/create makes is released by the matching
+ *    pg_*_free, and every free function accepts NULL.
+ *  - Option structs start with `struct_size` and are initialised with the PG_*_INIT macros
+ *    (which call pg_*_options_init). A NULL options pointer means defaults. Options and the
+ *    strings they point to are copied during the call, never kept.
+ *  - Out parameters come first; a callback is always followed by its `void *user`.
+ *  - Variable-size results use "size query then caller buffer": pass NULL/0 to learn the size
+ *    (returned through the n_out/len_out parameter); a buffer that is too small gives
+ *    PG_ERR_LIMIT and still reports the needed size.
+ *
+ * Threads: a pg_model is immutable after load and may be shared by any number of sessions on
+ * any number of threads. A pg_session is used by one thread at a time (it may migrate);
+ * pg_session_interrupt() is the only call allowed from another thread. pg_image and
+ * pg_tokenizer are immutable and may be read from several threads at once.
+ */
+#ifndef PALIGEMMA_H
+#define PALIGEMMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32) && !defined(PG_STATIC) && defined(PG_BUILDING)
+#    define PG_API __declspec(dllexport)
+#elif defined(_WIN32) && !defined(PG_STATIC)
+#    define PG_API __declspec(dllimport)
+#elif defined(__GNUC__)
+#    define PG_API __attribute__((visibility("default")))
+#else
+#    define PG_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Versions
+ * ------------------------------------------------------------------------------------------- */
+
+#define PG_VERSION_MAJOR 0
+#define PG_VERSION_MINOR 1
+#define PG_VERSION_PATCH 0
+#define PG_VERSION_NUMBER (PG_VERSION_MAJOR * 10000 + PG_VERSION_MINOR * 100 + PG_VERSION_PATCH)
+#define PG_VERSION_STRING "0.1.0"
+/** ABI version == the shared library's SONAME number; bumped only on an incompatible change. */
+#define PG_ABI_VERSION 0
+
+/** @return PG_VERSION_NUMBER of the library actually loaded. @since 0.1 */
+PG_API uint32_t pg_version_number(void);
+/** @return the version of the loaded library as static text, e.g. "0.1.0". @since 0.1 */
+PG_API const char *pg_version_string(void);
+/** @return PG_ABI_VERSION of the loaded library; compare with the header's. @since 0.1 */
+PG_API uint32_t pg_abi_version(void);
+
+/* ---------------------------------------------------------------------------------------------
+ * Status codes, errors, logging, memory
+ * ------------------------------------------------------------------------------------------- */
+
+/** Status codes. Values are permanent: only ever appended, never renumbered. @since 0.1 */
+typedef enum pg_status {
+    PG_OK = 0,
+    PG_ERR_INVALID_ARGUMENT = 1, /**< NULL pointer, out-of-range value, bad struct_size */
+    PG_ERR_OUT_OF_MEMORY = 2,
+    PG_ERR_IO = 3,           /**< a file could not be opened, read or mapped */
+    PG_ERR_FORMAT = 4,       /**< malformed data: JSON, safetensors, image, tokenizer file */
+    PG_ERR_LIMIT = 5,        /**< a size limit was exceeded (image size, context, buffer) */
+    PG_ERR_BAD_STATE = 6,    /**< call out of order, or session needs pg_session_reset */
+    PG_ERR_UNSUPPORTED = 7,  /**< valid input this library does not handle */
+    PG_ERR_CANCELLED = 8,    /**< stopped by a callback or pg_session_interrupt */
+    PG_ERR_BACKEND = 9,      /**< the compute backend failed */
+    PG_ERR_INTERNAL = 10,    /**< a bug: please report it */
+    PG_ERR_NOT_FOUND = 11,   /**< a file, tensor, token or backend that does not exist */
+    PG_ERR_INVALID_UTF8 = 12 /**< text that must be UTF-8 is not */
+} pg_status;
+
+/** @return static English text for a status; never NULL, also for unknown codes. @since 0.1 */
+PG_API const char *pg_status_string(pg_status status);
+
+/**
+ * The detailed message of the last failed call on this thread that has no session to hold it
+ * (model load, image load, tokenizer calls, session creation). Borrowed: valid until the next
+ * failing call on this thread. Empty string when there is none. @since 0.1
+ */
+PG_API const char *pg_last_error(void);
+
+/** Log levels. @since 0.1 */
+enum { PG_LOG_ERROR = 1, PG_LOG_WARN = 2, PG_LOG_INFO = 3, PG_LOG_DEBUG = 4 };
+
+/** A log sink: `message` is NUL-terminated and valid only during the call. */
+typedef void (*pg_log_fn)(void *user, int level, const char *message);
+
+/**
+ * Sets the process-wide log callback, used for messages that belong to no model (and for
+ * models whose options name no callback). NULL disables logging (the default). Not
+ * thread-safe with respect to concurrent logging: set it once at start-up. @since 0.1
+ */
+PG_API void pg_set_log_callback(pg_log_fn fn, void *user, int32_t max_level);
+
+/** Frees memory that the library allocated for the caller. NULL is fine. @since 0.1 */
+PG_API void pg_free(void *ptr);
+
+/* ---------------------------------------------------------------------------------------------
+ * Data types and backends
+ * ------------------------------------------------------------------------------------------- */
+
+/** Weight / cache data types. Values are permanent. @since 0.1 */
+enum {
+    PG_DTYPE_AUTO = 0, /**< as stored in the checkpoint (or the library's default) */
+    PG_DTYPE_F32 = 1,
+    PG_DTYPE_F16 = 2,
+    PG_DTYPE_BF16 = 3,
+    PG_DTYPE_Q8 = 4, /**< 8-bit integer, per-block scaled, made at load time */
+    PG_DTYPE_Q4 = 5  /**< 4-bit integer, per-block scaled, made at load time */
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Models
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct pg_model pg_model;
+typedef struct pg_tokenizer pg_tokenizer;
+
+/** Model load flags (pg_model_options.flags). Values are permanent. @since 0.1 */
+enum {
+    /** Load only config.json and the tokenizer; no weights are opened (tokenize-only use). */
+    PG_MODEL_TOKENIZER_ONLY = 1u << 0,
+    /** Do not write or read a quantized-weight cache file next to the model. */
+    PG_MODEL_NO_QUANT_CACHE = 1u << 1,
+    /** Touch every mapped weight page at load (slower load, no page faults later). */
+    PG_MODEL_PREFAULT = 1u << 2
+};
+
+/** Progress during load: fraction in [0,1]; return non-zero to abort (PG_ERR_CANCELLED). */
+typedef int (*pg_progress_fn)(void *user, float fraction);
+
+/** Options for pg_model_load. Initialise with PG_MODEL_OPTIONS_INIT. @since 0.1 */
+typedef struct pg_model_options {
+    size_t struct_size;        /**< set by pg_model_options_init */
+    const char *backend;       /**< "cpu" (default when NULL) or "ref" (scalar, slow); copied */
+    int32_t n_threads;         /**< compute threads; 0 = one per online CPU */
+    uint32_t flags;            /**< PG_MODEL_* bits */
+    int32_t weight_dtype;      /**< PG_DTYPE_AUTO (as stored), _Q8 or _Q4 (quantize at load) */
+    pg_log_fn log_fn;          /**< NULL = the process-wide callback */
+    void *log_user;
+    int32_t log_level;         /**< most verbose level delivered; 0 = PG_LOG_WARN */
+    pg_progress_fn progress_fn; /**< may be NULL */
+    void *progress_user;
+} pg_model_options;
+
+/** Fills `opts` with defaults for a struct of `struct_size` bytes. @since 0.1 */
+PG_API void pg_model_options_init(pg_model_options *opts, size_t struct_size);
+#define PG_MODEL_OPTIONS_INIT(p) pg_model_options_init((p), sizeof *(p))
+
+/**
+ * Loads a PaliGemma 2 model from a Hugging Face model folder: config.json, the tokenizer
+ * (tokenizer.model or tokenizer.json, optional) and model.safetensors or
+ * model.safetensors.index.json with its shards. Weights are memory-mapped, not read.
+ * Every tensor the configuration needs is checked for presence, shape and dtype.
+ *
+ * @param[out] out   the model, or NULL on failure
+ * @param[in]  path  the model folder
+ * @param[in]  opts  NULL for defaults
+ * @return PG_OK, or PG_ERR_NOT_FOUND / _IO / _FORMAT / _UNSUPPORTED / _OUT_OF_MEMORY /
+ *         _INVALID_ARGUMENT with a message in pg_last_error() naming the file and tensor.
+ * @since 0.1
+ */
+PG_API pg_status pg_model_load(pg_model **out, const char *path, const pg_model_options *opts);
+
+/**
+ * Releases the caller's reference. The model lives on until its last session is freed, so
+ * models and sessions may be freed in any order. NULL is fine. @since 0.1
+ */
+PG_API void pg_model_free(pg_model *model);
+
+/** Facts about a loaded model (pg_model_get_info). Initialise struct_size. @since 0.1 */
+typedef struct pg_model_info {
+    size_t struct_size;       /**< sizeof(pg_model_info) as the caller knows it */
+    uint32_t image_size;      /**< input resolution S (224, 448, 896, ...) */
+    uint32_t patch_size;      /**< 14 */
+    uint32_t image_tokens;    /**< (S / patch)^2 */
+    uint32_t vocab_size;      /**< embedding rows (257216 for the hub models) */
+    uint32_t text_layers;
+    uint32_t text_hidden;     /**< decoder width D */
+    uint32_t text_heads;
+    uint32_t text_kv_heads;
+    uint32_t text_head_dim;
+    uint32_t text_ffn;        /**< decoder intermediate size */
+    uint32_t vision_layers;
+    uint32_t vision_hidden;
+    uint32_t vision_heads;
+    uint32_t vision_ffn;
+    uint32_t sliding_window;
+    int32_t weight_dtype;     /**< PG_DTYPE_* of the bulk of the weights as used */
+    uint64_t n_params;        /**< parameters counted from the tensor shapes */
+    uint64_t weight_bytes;    /**< bytes of weights as used (mapped or quantized) */
+    const char *variant;      /**< e.g. "3b-448"; "custom" when no released size matches;
+                                   static or owned by the model */
+} pg_model_info;
+
+/** Fills `info` (whose struct_size the caller set). @since 0.1 */
+PG_API pg_status pg_model_get_info(const pg_model *model, pg_model_info *info);
+
+/** The model's tokenizer (borrowed, lives as long as the model), or NULL if it has none. */
+PG_API const pg_tokenizer *pg_model_tokenizer(const pg_model *model);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tokenizer
+ * ------------------------------------------------------------------------------------------- */
+
+/** Tokenize flags. @since 0.1 */
+enum {
+    /** Treat control-token text typed in the input ("<bos>", "<eos>", ...) as ordinary text
+     *  (SentencePiece behaviour). Default (flag clear): Hugging Face behaviour, matched. */
+    PG_TOKENIZE_NO_PARSE_SPECIAL = 1u << 0,
+    /** Prepend <bos>. */
+    PG_TOKENIZE_ADD_BOS = 1u << 1
+};
+
+/** Detokenize flags. @since 0.1 */
+enum {
+    /** Leave out control tokens (<bos>, <eos>, <pad>, <image>, ...). */
+    PG_DETOKENIZE_SKIP_SPECIAL = 1u << 0
+};
+
+/** Special token kinds for pg_tokenizer_special_id. @since 0.1 */
+enum {
+    PG_TOKEN_PAD = 0,
+    PG_TOKEN_EOS = 1,
+    PG_TOKEN_BOS = 2,
+    PG_TOKEN_UNK = 3,
+    PG_TOKEN_IMAGE = 4,   /**< <image>, or -1 when the vocabulary has none */
+    PG_TOKEN_NEWLINE = 5, /**< the "\n" separator piece */
+    PG_TOKEN_LOC0 = 6,    /**< <loc0000>; <locN> = this + N */
+    PG_TOKEN_SEG0 = 7     /**< <seg000>; <segN> = this + N */
+};
+
+/**
+ * Loads a tokenizer from a file (tokenizer.model or tokenizer.json, recognised by content) or
+ * from a model folder (tokenizer.model preferred, tokenizer.json otherwise). @since 0.1
+ */
+PG_API pg_status pg_tokenizer_load(pg_tokenizer **out, const char *path);
+/** Frees a tokenizer made by pg_tokenizer_load (never the one a model owns). NULL ok. */
+PG_API void pg_tokenizer_free(pg_tokenizer *tok);
+
+/**
+ * Encodes `len` bytes of UTF-8 text (NULs allowed). Invalid UTF-8 sequences are replaced by
+ * U+FFFD before encoding (SentencePiece behaviour).
+ * @param ids     caller buffer, may be NULL when cap is 0
+ * @param n_out   receives the number of ids (also when the buffer is too small)
+ * @return PG_OK, PG_ERR_LIMIT if cap is too small, PG_ERR_INVALID_ARGUMENT. @since 0.1
+ */
+PG_API pg_status pg_tokenize(const pg_tokenizer *tok, const char *text, size_t len,
+                             uint32_t flags, int32_t *ids, size_t cap, size_t *n_out);
+
+/**
+ * Decodes ids to UTF-8 (not NUL-terminated unless room is left: the library writes a NUL
+ * after the text when cap > *len_out). Byte pieces are reassembled; invalid sequences become
+ * U+FFFD. Ids out of range give PG_ERR_INVALID_ARGUMENT. @since 0.1
+ */
+PG_API pg_status pg_detokenize(const pg_tokenizer *tok, const int32_t *ids, size_t n_ids,
+                               uint32_t flags, char *text, size_t cap, size_t *len_out);
+
+/** The piece text of `id` (e.g. "▁cat", "<0x0A>", "<loc0012>"), size query as above. */
+PG_API pg_status pg_token_to_piece(const pg_tokenizer *tok, int32_t id, char *buf, size_t cap,
+                                   size_t *len_out);
+/** The id of a piece given by its exact text, or PG_ERR_NOT_FOUND. @since 0.1 */
+PG_API pg_status pg_piece_to_token(const pg_tokenizer *tok, const char *piece, size_t len,
+                                   int32_t *id_out);
+/** Number of pieces. @since 0.1 */
+PG_API uint32_t pg_tokenizer_vocab_size(const pg_tokenizer *tok);
+/** The id of a PG_TOKEN_* kind, or -1 when absent. @since 0.1 */
+PG_API int32_t pg_tokenizer_special_id(const pg_tokenizer *tok, int32_t kind);
+
+/* ---------------------------------------------------------------------------------------------
+ * Images
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct pg_image pg_image;
+
+/** Image load flags. @since 0.1 */
+enum {
+    /** Ignore the EXIF orientation tag (default: apply it, like HF load_image). */
+    PG_IMAGE_NO_EXIF_ROTATE = 1u << 0,
+    /** Let libjpeg-turbo downscale large JPEGs in the DCT domain (faster; changes pixels). */
+    PG_IMAGE_FAST_JPEG_SCALE = 1u << 1
+};
+
+/** Options for image loading. Initialise with PG_IMAGE_OPTIONS_INIT. @since 0.1 */
+typedef struct pg_image_options {
+    size_t struct_size;
+    uint32_t flags;          /**< PG_IMAGE_* bits */
+    uint32_t max_dimension;  /**< largest width or height accepted; 0 = 65535 */
+    uint64_t max_pixels;     /**< largest width*height accepted; 0 = 100 million */
+    uint32_t target_size;    /**< with PG_IMAGE_FAST_JPEG_SCALE: the size the image will be
+                                  resized to (DCT scaling never goes below it); 0 = 896 */
+} pg_image_options;
+
+PG_API void pg_image_options_init(pg_image_options *opts, size_t struct_size);
+#define PG_IMAGE_OPTIONS_INIT(p) pg_image_options_init((p), sizeof *(p))
+
+/** Raw pixel layouts for pg_image_from_pixels. @since 0.1 */
+enum {
+    PG_PIXEL_RGB8 = 1,
+    PG_PIXEL_RGBA8 = 2, /**< alpha dropped without compositing, like Pillow convert("RGB") */
+    PG_PIXEL_BGR8 = 3,
+    PG_PIXEL_BGRA8 = 4,
+    PG_PIXEL_GRAY8 = 5
+};
+
+/** Decodes a JPEG or PNG file. Other formats give PG_ERR_UNSUPPORTED. @since 0.1 */
+PG_API pg_status pg_image_load_file(pg_image **out, const char *path,
+                                    const pg_image_options *opts);
+/** Decodes a JPEG or PNG held in memory (copied as needed). @since 0.1 */
+PG_API pg_status pg_image_load_memory(pg_image **out, const void *data, size_t size,
+                                      const pg_image_options *opts);
+/**
+ * Makes an image from caller pixels (copied). `stride` is the byte distance between rows
+ * (0 = tightly packed). @since 0.1
+ */
+PG_API pg_status pg_image_from_pixels(pg_image **out, const void *pixels, uint32_t width,
+                                      uint32_t height, size_t stride, int32_t pixel_format,
+                                      const pg_image_options *opts);
+PG_API void pg_image_free(pg_image *image);
+PG_API uint32_t pg_image_width(const pg_image *image);
+PG_API uint32_t pg_image_height(const pg_image *image);
+/** The decoded 8-bit RGB pixels, rows packed (width*3 bytes each). Borrowed. @since 0.1 */
+PG_API const uint8_t *pg_image_pixels(const pg_image *image);
+
+/** Resize methods for preprocessing. @since 0.1 */
+enum {
+    PG_RESIZE_BICUBIC_PIL = 0, /**< exact Pillow BICUBIC (what Hugging Face uses); default */
+    PG_RESIZE_BILINEAR_TF = 1  /**< big_vision's TensorFlow bilinear resize (antialias off) */
+};
+
+/**
+ * The model input for an image: resized to size x size, scaled to [-1, 1], planar CHW
+ * float32 (3*size*size floats written to `out`, which holds `n_floats`).
+ * @since 0.1
+ */
+PG_API pg_status pg_image_preprocess(const pg_image *image, uint32_t size, int32_t method,
+                                     float *out, size_t n_floats);
+
+/* ---------------------------------------------------------------------------------------------
+ * Sessions and generation
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct pg_session pg_session;
+
+/** Options for pg_session_new. Initialise with PG_SESSION_OPTIONS_INIT. @since 0.1 */
+typedef struct pg_session_options {
+    size_t struct_size;
+    uint32_t n_ctx;          /**< KV-cache capacity in tokens; 0 = image tokens + 1024 */
+    int32_t kv_dtype;        /**< PG_DTYPE_AUTO (backend default), _F32, _F16 or _BF16 */
+    int32_t resize_method;   /**< PG_RESIZE_* */
+    uint32_t image_cache;    /**< encoded images kept (xxHash-keyed); 0 = 4 */
+    uint32_t flags;          /**< PG_SESSION_* bits */
+} pg_session_options;
+
+/** Session flags. @since 0.1 */
+enum {
+    /** Keep intermediate tensors for pg_session_get_tensor (debugging, --dump-dir). */
+    PG_SESSION_KEEP_TENSORS = 1u << 0
+};
+
+PG_API void pg_session_options_init(pg_session_options *opts, size_t struct_size);
+#define PG_SESSION_OPTIONS_INIT(p) pg_session_options_init((p), sizeof *(p))
+
+/**
+ * Creates a session on a model (the session holds a reference to the model). @since 0.1
+ */
+PG_API pg_status pg_session_new(pg_session **out, pg_model *model,
+                                const pg_session_options *opts);
+PG_API void pg_session_free(pg_session *session);
+
+/**
+ * Sets the image. The image is preprocessed now (the pg_image may be freed afterwards) and
+ * encoded by the vision tower at the next prefill, unless an image with the same pixels was
+ * encoded before (xxHash-keyed cache). Clears any generation state. @since 0.1
+ */
+PG_API pg_status pg_session_set_image(pg_session *session, const pg_image *image);
+
+/**
+ * Sets the prompt text (copied), e.g. "caption en". The session tokenizes it as
+ * `<image>*N <bos> prompt "\n"`. A trailing "\n" in `prompt` is kept as text. @since 0.1
+ */
+PG_API pg_status pg_session_set_prompt(pg_session *session, const char *prompt, size_t len);
+
+/**
+ * Sets the prompt as token ids that follow the image tokens, verbatim: <bos> and the "\n"
+ * separator included (for models without a tokenizer). @since 0.1
+ */
+PG_API pg_status pg_session_set_prompt_ids(pg_session *session, const int32_t *ids, size_t n);
+
+/** Runs the vision tower (if needed) and the prefill now. Optional: generate does it. */
+PG_API pg_status pg_session_prefill(pg_session *session);
+
+/**
+ * Appends tokens after the current position (the prompt must be prefilled; it is if needed)
+ * and computes the logits after the last one (teacher forcing, scoring). @since 0.1
+ */
+PG_API pg_status pg_session_feed(pg_session *session, const int32_t *ids, size_t n);
+
+/**
+ * The soft-capped logits after the last prefilled or fed token (n_vocab floats). Borrowed:
+ * valid until the next call that changes the session. @since 0.1
+ */
+PG_API pg_status pg_session_logits(const pg_session *session, const float **logits,
+                                   size_t *n_vocab);
+
+/** Reasons generation stopped. @since 0.1 */
+enum {
+    PG_STOP_NONE = 0,
+    PG_STOP_EOS = 1,         /**< the model produced <eos> (or <end_of_turn>) */
+    PG_STOP_MAX_TOKENS = 2,  /**< max_new_tokens reached */
+    PG_STOP_STRING = 3,      /**< a stop string appeared */
+    PG_STOP_CALLBACK = 4,    /**< the token callback returned non-zero */
+    PG_STOP_INTERRUPT = 5,   /**< pg_session_interrupt */
+    PG_STOP_CONTEXT = 6      /**< the KV cache is full */
+};
+
+/** One generated token, delivered to pg_token_fn. Read only the fields you know. */
+typedef struct pg_token_event {
+    size_t struct_size;
+    int32_t token_id;
+    uint32_t index;          /**< 0 for the first generated token */
+    const char *text;        /**< new complete UTF-8 text (may be empty); NUL-terminated */
+    size_t text_len;
+    float logprob;           /**< log-probability of token_id under the (unwarped) model */
+    uint32_t n_top;          /**< entries in top_ids/top_logprobs (pg_generate_options.n_logprobs) */
+    const int32_t *top_ids;
+    const float *top_logprobs;
+} pg_token_event;
+
+/** Token callback: runs on the generating thread; return non-zero to stop. */
+typedef int (*pg_token_fn)(void *user, const pg_token_event *event);
+
+/** Options for pg_session_generate. Initialise with PG_GENERATE_OPTIONS_INIT. @since 0.1 */
+typedef struct pg_generate_options {
+    size_t struct_size;
+    uint32_t max_new_tokens;   /**< 0 = 256 */
+    float temperature;         /**< 0 = greedy (the default) */
+    uint32_t top_k;            /**< 0 = no top-k cut (sampling only) */
+    float top_p;               /**< 1 = no nucleus cut (sampling only) */
+    uint64_t seed;             /**< sampling seed */
+    const char *const *stop_strings; /**< optional; copied */
+    uint32_t n_stop_strings;
+    uint32_t n_logprobs;       /**< top-k log-probabilities per step (0..20) */
+    pg_token_fn on_token;      /**< may be NULL */
+    void *on_token_user;
+    uint32_t flags;            /**< reserved, 0 */
+} pg_generate_options;
+
+PG_API void pg_generate_options_init(pg_generate_options *opts, size_t struct_size);
+#define PG_GENERATE_OPTIONS_INIT(p) pg_generate_options_init((p), sizeof *(p))
+
+/**
+ * Generates text after the prompt (prefilling first if needed). Stops at <eos>, a stop string,
+ * max_new_tokens, a full context, the callback or an interrupt. The result is read with
+ * pg_session_text / pg_session_output_ids / pg_session_stop_reason.
+ * @return PG_OK (also when stopped by a callback or stop string), PG_ERR_CANCELLED after
+ *         pg_session_interrupt, PG_ERR_BAD_STATE without image or prompt. @since 0.1
+ */
+PG_API pg_status pg_session_generate(pg_session *session, const pg_generate_options *opts);
+
+/** The generated text (borrowed, NUL-terminated, valid until the session changes). */
+PG_API const char *pg_session_text(const pg_session *session, size_t *len);
+/** The generated ids, EOS excluded (borrowed). @since 0.1 */
+PG_API const int32_t *pg_session_output_ids(const pg_session *session, size_t *n);
+/** The whole prompt ids: image tokens, <bos>, prompt, "\n" (borrowed). @since 0.1 */
+PG_API const int32_t *pg_session_prompt_ids(const pg_session *session, size_t *n);
+/** PG_STOP_* of the last generation. @since 0.1 */
+PG_API int32_t pg_session_stop_reason(const pg_session *session);
+
+/** Timings of the last prefill/generation, in milliseconds. @since 0.1 */
+typedef struct pg_timings {
+    size_t struct_size;
+    double preprocess_ms;
+    double vision_ms;        /**< vision tower + projector (0 on an image-cache hit) */
+    double prefill_ms;
+    uint32_t prefill_tokens;
+    double decode_ms;        /**< all generated tokens */
+    uint32_t decode_tokens;
+    double ttft_ms;          /**< time to first token, from the start of the call */
+    uint32_t image_cache_hit; /**< 1 when the encoded image came from the cache */
+} pg_timings;
+
+PG_API pg_status pg_session_get_timings(const pg_session *session, pg_timings *timings);
+
+/** Names of the tensors kept with PG_SESSION_KEEP_TENSORS. @since 0.1 */
+enum {
+    PG_TENSOR_PIXEL_VALUES = 0,      /**< [1, 3, S, S] */
+    PG_TENSOR_VISION_OUT = 1,        /**< [N, vision_hidden] */
+    PG_TENSOR_PROJECTOR_OUT = 2,     /**< [N, text_hidden], before the 1/sqrt(D) scaling */
+    PG_TENSOR_PREFILL_LOGITS_LAST = 3 /**< [vocab] */
+};
+
+/**
+ * An intermediate tensor (borrowed float32 data, row-major) with its shape. Needs
+ * PG_SESSION_KEEP_TENSORS and a prefill. @since 0.1
+ */
+PG_API pg_status pg_session_get_tensor(const pg_session *session, int32_t which,
+                                       const float **data, int64_t shape[4], int32_t *ndim);
+
+/** Stops a running prefill or generation soon (between layers or tokens). Thread-safe. */
+PG_API void pg_session_interrupt(pg_session *session);
+
+/** Clears the prompt, KV cache, output and error state; keeps the image cache. @since 0.1 */
+PG_API pg_status pg_session_reset(pg_session *session);
+
+/** The message of the last failed call on this session (borrowed; "" if none). @since 0.1 */
+PG_API const char *pg_session_last_error(const pg_session *session);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PALIGEMMA_H */

@@ -1,0 +1,116 @@
+/*
+ * core: status/error capture, logging, checked size arithmetic, timing, small file helpers.
+ *
+ * Every room may call into core; core calls nothing else in lib/. Internal names that are
+ * not static start with pg__ so that the static archive cannot clash with a host program.
+ *
+ * Error model: internal functions report a failure with pg__error(status, fmt, ...), which
+ * stores the message in a thread-local buffer (what pg_last_error() returns) and returns
+ * the status, so `return pg__error(PG_ERR_FORMAT, "%s: bad header", path);` is the idiom.
+ * Session entry points copy that message into the session afterwards.
+ */
+#ifndef PG_CORE_H
+#define PG_CORE_H
+
+#include "paligemma.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#    define PG__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#    define PG__PRINTF(a, b)
+#endif
+
+#define PG__ERRMSG_MAX 1024
+
+/* Records `status` with a formatted message as this thread's last error; returns status. */
+pg_status pg__error(pg_status status, const char *fmt, ...) PG__PRINTF(2, 3);
+/* Prepends "prefix: " to this thread's last error message (adds context on the way up). */
+void pg__error_prefix(const char *fmt, ...) PG__PRINTF(1, 2);
+/* Clears this thread's last error. */
+void pg__error_clear(void);
+/* This thread's last error message ("" if none). */
+const char *pg__error_message(void);
+
+/* A logger: a callback plus its level. A NULL callback falls back to the process default. */
+typedef struct pg__logger {
+    pg_log_fn fn;
+    void *user;
+    int32_t level;
+} pg__logger;
+
+/* Logs through `lg` (may be NULL: process-wide callback). Never prints by itself. */
+void pg__log(const pg__logger *lg, int level, const char *fmt, ...) PG__PRINTF(3, 4);
+
+/* Checked size arithmetic: false on overflow (the result is then unspecified). */
+static inline bool pg__mul_size(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+static inline bool pg__add_size(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+
+/* malloc/calloc wrappers that record PG_ERR_OUT_OF_MEMORY on failure (NULL returned). */
+void *pg__malloc(size_t size);
+void *pg__calloc(size_t n, size_t size);
+void *pg__realloc(void *p, size_t size);
+/* size = n * elem, checked; NULL and an error on overflow or failure. */
+void *pg__malloc_array(size_t n, size_t elem);
+/* 64-byte aligned allocation (free with pg__aligned_free). */
+void *pg__aligned_alloc(size_t size);
+void pg__aligned_free(void *p);
+char *pg__strdup(const char *s);
+char *pg__strndup(const char *s, size_t n);
+
+/* Monotonic time in milliseconds. */
+double pg__now_ms(void);
+
+/* Reads a whole (small) file into a NUL-terminated buffer; refuses files over max_size. */
+pg_status pg__read_file(const char *path, size_t max_size, char **data, size_t *size);
+
+/* Joins a folder and a file name into a new string (free with free()). */
+char *pg__path_join(const char *dir, const char *name);
+
+/* Validates an options struct's struct_size: at least min_size, at most 4096, and any
+ * bytes beyond known_size must be zero. Returns PG_OK or an error naming `what`. */
+pg_status pg__check_struct_size(const void *opts, size_t known_size, size_t min_size,
+                                const char *what);
+
+/* Number of online CPUs (>= 1). */
+int pg__cpu_count(void);
+
+/* UTF-8: length of the valid sequence starting at s[0] (1..4), or 0 if invalid there. */
+size_t pg__utf8_valid_prefix(const unsigned char *s, size_t n);
+
+/* bf16/f16 <-> f32 scalar conversions. */
+static inline float pg__bf16_to_f32(uint16_t h)
+{
+    union {
+        uint32_t u;
+        float f;
+    } v;
+    v.u = (uint32_t)h << 16;
+    return v.f;
+}
+static inline uint16_t pg__f32_to_bf16(float f)
+{
+    union {
+        uint32_t u;
+        float f;
+    } v;
+    v.f = f;
+    if ((v.u & 0x7fffffffu) > 0x7f800000u) { /* NaN: keep it a NaN */
+        return (uint16_t)((v.u >> 16) | 0x40u);
+    }
+    return (uint16_t)((v.u + 0x7fffu + ((v.u >> 16) & 1u)) >> 16); /* round to nearest even */
+}
+float pg__f16_to_f32(uint16_t h);
+uint16_t pg__f32_to_f16(float f);
+
+#endif /* PG_CORE_H */
