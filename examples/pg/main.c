@@ -1,0 +1,46 @@
+/* pg: command-line front end of libpaligemma. `pg help` lists the commands. */
+#include "pg.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} commands[] = {
+    { "caption", pg_cmd_caption, "pg caption -m MODEL IMAGE...        caption images" },
+    { "ask", pg_cmd_ask, "pg ask -m MODEL IMAGE \"question\"    answer a question" },
+    { "generate", pg_cmd_generate, "pg generate -m MODEL -i IMAGE -p PROMPT [options]" },
+    { "tokenize", pg_cmd_tokenize,
+      "pg tokenize (-m MODEL | -t TOKENIZER) [--no-parse-special] [--bos] (TEXT | --stdin)" },
+    { "info", pg_cmd_info, "pg info -m MODEL [--json]            show the model variant" },
+    { "bench", pg_cmd_bench, "pg bench [--variant 3b-448] [options] benchmark" },
+};
+
+static int usage(FILE *f)
+{
+    fprintf(f, "usage: pg COMMAND [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        fprintf(f, "  %s\n", commands[i].help);
+    }
+    fprintf(f, "\n`pg COMMAND --help` shows a command's options.\n");
+    return f == stderr ? 2 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        return usage(stderr);
+    }
+    if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        return usage(stdout);
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (!strcmp(argv[1], commands[i].name)) {
+            return commands[i].fn(argc - 1, argv + 1);
+        }
+    }
+    fprintf(stderr, "pg: unknown command '%s'\n", argv[1]);
+    return usage(stderr);
+}

@@ -1,0 +1,12 @@
+/* The `pg` command-line tool: one file per command, dispatched by main.c. */
+#ifndef PG_TOOL_H
+#define PG_TOOL_H
+
+int pg_cmd_info(int argc, char **argv);     /* cmd_info.c:     pg info -m MODEL [--json] */
+int pg_cmd_tokenize(int argc, char **argv); /* cmd_tokenize.c: pg tokenize ... */
+int pg_cmd_caption(int argc, char **argv);  /* cmd_generate.c: pg caption -m MODEL IMAGE... */
+int pg_cmd_ask(int argc, char **argv);      /* cmd_generate.c: pg ask -m MODEL IMAGE "q" */
+int pg_cmd_generate(int argc, char **argv); /* cmd_generate.c: pg generate ... */
+int pg_cmd_bench(int argc, char **argv);    /* cmd_bench.c:    pg bench ... */
+
+#endif
