@@ -659,6 +659,11 @@ bool pg__cpu_isa_available(pg__cpu_isa isa)
     return kernels_for(isa) != NULL;
 }
 
+const pg__cpu_kernels *pg__cpu_backend_kernels(const pg__backend *be)
+{
+    return ((const cpu_backend *)be)->kern;
+}
+
 const char *pg__cpu_backend_isa(const pg__backend *be)
 {
     return ((const cpu_backend *)be)->kern->isa;
