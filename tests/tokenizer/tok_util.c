@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int32_t *tt_encode(const pg_tokenizer *tok, const char *text, size_t len, uint32_t flags,
                    size_t *n)
@@ -109,4 +110,11 @@ int tt_system(const char *cmd)
 {
     int rc = system(cmd);
     return rc;
+}
+
+double tt_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }

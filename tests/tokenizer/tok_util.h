@@ -25,5 +25,7 @@ unsigned char *tt_unhex(const char *hex, size_t *n);
 json_t *tt_load_jsonl(const char *path);
 /* Runs a shell command; returns its exit status. */
 int tt_system(const char *cmd);
+/* Monotonic milliseconds. */
+double tt_now_ms(void);
 
 #endif
