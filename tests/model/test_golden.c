@@ -20,7 +20,7 @@
 #include <string.h>
 
 static const char *g_golden;  /* tests/data/golden/<cfg> */
-static const char *g_images;  /* tests/data/golden/images */
+static const char *g_images;  /* tests/data/image/models */
 
 static const char *case_file(const golden_case *c, const char *dir, const char *name)
 {
@@ -246,7 +246,7 @@ int main(int argc, char **argv)
     char golden[1024], models[1024], images[1024], cases_path[1100];
     snprintf(golden, sizeof golden, "%s/golden/%s", pg_test_data_dir(), argv[1]);
     snprintf(models, sizeof models, "%s/models/%s/%s", pg_test_data_dir(), argv[1], argv[2]);
-    snprintf(images, sizeof images, "%s/golden/images", pg_test_data_dir());
+    snprintf(images, sizeof images, "%s/image/models", pg_test_data_dir());
     snprintf(cases_path, sizeof cases_path, "%s/cases.json", golden);
     g_golden = golden;
     g_images = images;

@@ -8,6 +8,7 @@ Per case:  input_ids, generated_ids, prefill_logits_last, text_layer_input, text
            that are compared teacher-forced; earlier steps are covered by the exact greedy ids).
 cases.json: id, image, prompt, image_dir, seq_len, robust_prefix_len, n_steps per case.
 prefill_logits_all and image_features are left out (covered by the smaller arrays).
+The input images are in tests/data/image/models (copied by the image room).
 """
 import json
 import os
@@ -51,7 +52,3 @@ for cfg in ['tiny', 'tiny_b']:
                    'cases': out_cases}, f, indent=1)
         f.write('\n')
 
-os.makedirs(os.path.join(DST, 'images'), exist_ok=True)
-for name in sorted(os.listdir(os.path.join(SRC, 'images'))):
-    if name.endswith('.png'):
-        shutil.copyfile(os.path.join(SRC, 'images', name), os.path.join(DST, 'images', name))
