@@ -375,12 +375,12 @@ def _make_errcheck(lib: ctypes.CDLL, name: str, source: str,
     """
     status_string = lib.pg_status_string
     last_error = lib.pg_last_error
-    session_last_error = lib.pg_session_last_error
+    session_last_error = getattr(lib, "pg_session_last_error", None)
 
     def errcheck(result: int, func: Any, args: Tuple[Any, ...]) -> int:
         if result == PG_OK or result in tolerated:
             return result
-        if source == _SESSION and args and args[0]:
+        if source == _SESSION and session_last_error is not None and args and args[0]:
             message = _decode(session_last_error(args[0]))
         else:
             message = _decode(last_error())
