@@ -29,18 +29,23 @@ PG_AI void tile_rc(const pg__qx *x, const pg__qw *w, int64_t npair, int64_t ns, 
     const __m256i lo4 = _mm256_set1_epi8(0x0f);
     const __m256i bias = _mm256_set1_epi8((char)0x80);
     __m256 acc[2][2];
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < R; r++) {
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < C; c++) {
             acc[r][c] = _mm256_setzero_ps();
         }
     }
     for (int64_t p = 0; p < npair; p++) {
         __m256 wsv[2];
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < C; c++) {
             wsv[c] = bcast_pair(w->s + (size_t)c * w->s_stride + 2 * p);
         }
+        _Pragma("GCC unroll 4")
         for (int h = 0; h < 2; h++) {
             __m256i wu[2], wsg[2];
+            _Pragma("GCC unroll 4")
             for (int c = 0; c < C; c++) {
                 const uint8_t *row = w->q + (size_t)c * w->q_stride;
                 if (is_q4) {
@@ -54,10 +59,12 @@ PG_AI void tile_rc(const pg__qx *x, const pg__qw *w, int64_t npair, int64_t ns, 
                     wu[c] = _mm256_abs_epi8(wsg[c]);
                 }
             }
+            _Pragma("GCC unroll 4")
             for (int r = 0; r < R; r++) {
                 __m256i xv = _mm256_loadu_si256(
                     (const __m256i *)(const void *)(x->q + (size_t)r * x->q_stride + p * 64 + h * 32));
                 __m256 dxv = bcast_pair(x->d + (size_t)r * x->s_stride + 2 * p);
+                _Pragma("GCC unroll 4")
                 for (int c = 0; c < C; c++) {
                     __m256i xs = is_q4 ? xv : _mm256_sign_epi8(xv, wsg[c]);
                     __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(wu[c], xs), ones);
@@ -67,7 +74,9 @@ PG_AI void tile_rc(const pg__qx *x, const pg__qw *w, int64_t npair, int64_t ns, 
             }
         }
     }
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < R; r++) {
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < C; c++) {
             __m256 a = acc[r][c];
             if (is_q4) {

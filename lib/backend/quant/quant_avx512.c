@@ -41,7 +41,9 @@ PG_AI void tile_rc(const pg__qx *x, const pg__qw *w, int64_t npair, int64_t ns, 
                    const int C, float *y, int64_t ldy, const int is_q4)
 {
     __m512 acc[4][4];
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < R; r++) {
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < C; c++) {
             acc[r][c] = _mm512_setzero_ps();
         }
@@ -49,13 +51,16 @@ PG_AI void tile_rc(const pg__qx *x, const pg__qw *w, int64_t npair, int64_t ns, 
     for (int64_t p = 0; p < npair; p++) {
         __m512i wv[4];
         __m512 wsv[4];
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < C; c++) {
             wv[c] = load_weights(w->q + (size_t)c * w->q_stride, p, is_q4);
             wsv[c] = bcast_pair(w->s + (size_t)c * w->s_stride + 2 * p);
         }
+        _Pragma("GCC unroll 4")
         for (int r = 0; r < R; r++) {
             __m512i xv = _mm512_loadu_si512((const void *)(x->q + (size_t)r * x->q_stride + p * 64));
             __m512 dxv = bcast_pair(x->d + (size_t)r * x->s_stride + 2 * p);
+            _Pragma("GCC unroll 4")
             for (int c = 0; c < C; c++) {
                 __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[c], xv);
                 acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dxv, wsv[c]),
@@ -64,7 +69,9 @@ PG_AI void tile_rc(const pg__qx *x, const pg__qw *w, int64_t npair, int64_t ns, 
         }
     }
     const __m512 z = _mm512_set1_ps(is_q4 ? 8.0f : 128.0f);
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < R; r++) {
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < C; c++) {
             const float *ws = w->s + (size_t)c * w->s_stride;
             const float *xc = x->c + (size_t)r * x->s_stride;
