@@ -84,7 +84,7 @@ static double probe(const pg__cpu_kernels *k, int nt, int fma, float *buf, size_
         }
         double dt = now_s() - t0;
         double v = fma ? (double)nt * 20000000.0 * 24 * 32 / dt / 1e9
-                       : 3.0 * (double)n * sizeof(float) / dt / 1e9;
+                       : 3.0 * (double)(n / (size_t)nt / 256 * 256) * (double)nt * sizeof(float) / dt / 1e9;
         best = v > best ? v : best;
     }
     return best;
