@@ -415,9 +415,10 @@ static void rope_rows(void *ctx, int64_t t, int thread)
             int32_t i1 = half - i0 < 512 ? half : i0 + 512;
             /* The angle in double keeps large positions exact to float precision. */
             for (int32_t i = i0; i < i1; i++) {
-                double ang = (double)rt->pos[r] * rt->inv_freq[i];
-                cs[2 * (i - i0)] = (float)cos(ang);
-                cs[2 * (i - i0) + 1] = (float)sin(ang);
+                double ang = (double)rt->pos[r] * rt->inv_freq[i], sn, cn;
+                sincos(ang, &sn, &cn);
+                cs[2 * (i - i0)] = (float)cn;
+                cs[2 * (i - i0) + 1] = (float)sn;
             }
             for (int32_t h = 0; h < rt->n_heads; h++) {
                 float *v = rt->x + r * rt->ld + (int64_t)h * rt->head_dim;
