@@ -485,8 +485,10 @@ typedef struct attn_task {
 static void attn_block_task(void *ctx, int64_t t, int thread)
 {
     attn_task *at = ctx;
-    int32_t h = (int32_t)(t % at->a->n_heads);
-    int64_t q0 = (t / at->a->n_heads) * at->bq;
+    /* Consecutive tasks take consecutive query blocks of one head, so that head's keys
+     * and values stay in cache (L2) from one task to the next. */
+    int32_t h = (int32_t)(t / at->qblocks);
+    int64_t q0 = (t % at->qblocks) * at->bq;
     int64_t q1 = q0 + at->bq < at->a->n_q ? q0 + at->bq : at->a->n_q;
     at->cb->kern->attn_block(at->a, h, q0, q1, at->cb->scratch[thread]);
 }
