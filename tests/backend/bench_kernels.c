@@ -47,12 +47,13 @@ typedef struct probe_arg {
     const float *buf;
     size_t n;
     float sink;
+    double flops;
 } probe_arg;
 
 static void *fma_thread(void *p)
 {
     probe_arg *a = p;
-    a->sink = a->k->fma_probe(a->iters);
+    a->flops = a->k->fma_probe(a->iters, &a->sink);
     return NULL;
 }
 
@@ -83,7 +84,7 @@ static double probe(const pg__cpu_kernels *k, int nt, int fma, float *buf, size_
             pthread_join(th[t], NULL);
         }
         double dt = now_s() - t0;
-        double v = fma ? (double)nt * 20000000.0 * 24 * 32 / dt / 1e9
+        double v = fma ? (double)nt * args[0].flops / dt / 1e9
                        : 3.0 * (double)(n / (size_t)nt / 256 * 256) * (double)nt * sizeof(float) / dt / 1e9;
         best = v > best ? v : best;
     }
