@@ -1,5 +1,5 @@
 /*
- * pg info -m MODEL_DIR [--json] [--backend NAME]
+ * pg info -m MODEL_DIR [--json] [--backend NAME] [--quantize q8|q4]
  *
  * Loads the model (weights are mapped and every tensor is checked, but not read) and prints
  * its variant and sizes; with --json one JSON object on one line.
@@ -16,10 +16,11 @@
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: pg info -m MODEL_DIR [--json] [--backend NAME]\n"
+    fprintf(f, "usage: pg info -m MODEL_DIR [--json] [--backend NAME] [--quantize q8|q4]\n"
                "  -m, --model MODEL_DIR  a Hugging Face PaliGemma 2 folder\n"
                "  --json                 one JSON object on one line\n"
-               "  --backend NAME         compute backend to create (default cpu)\n");
+               "  --backend NAME         compute backend to create (default cpu)\n"
+               "  --quantize q8|q4       quantize the matmul weights at load (shows the size)\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -98,11 +99,22 @@ int pg_cmd_info(int argc, char **argv)
 {
     const char *model = NULL, *backend = NULL;
     bool json = false;
+    int32_t weight_dtype = PG_DTYPE_AUTO;
     for (int i = 1; i < argc; i++) {
         if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc) {
             model = argv[++i];
         } else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
             backend = argv[++i];
+        } else if (!strcmp(argv[i], "--quantize") && i + 1 < argc) {
+            i++;
+            if (!strcmp(argv[i], "q8")) {
+                weight_dtype = PG_DTYPE_Q8;
+            } else if (!strcmp(argv[i], "q4")) {
+                weight_dtype = PG_DTYPE_Q4;
+            } else {
+                fprintf(stderr, "pg info: --quantize takes q8 or q4\n");
+                return usage(stderr);
+            }
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
@@ -118,7 +130,7 @@ int pg_cmd_info(int argc, char **argv)
     pg_model_options opts;
     PG_MODEL_OPTIONS_INIT(&opts);
     opts.backend = backend;
-    opts.n_threads = 1; /* nothing is computed */
+    opts.weight_dtype = weight_dtype; /* quantization uses all CPUs (n_threads 0) */
     pg_model *m = NULL;
     if (pg_model_load(&m, model, &opts) != PG_OK) {
         fprintf(stderr, "pg info: %s\n", pg_last_error());
