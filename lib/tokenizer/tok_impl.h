@@ -74,8 +74,9 @@ struct pg_tokenizer {
     uint8_t *attr;          /* PG__ATTR_* bits */
     int16_t *byte_val;      /* for BYTE pieces the byte value, else -1 */
 
-    uint32_t *slots;        /* piece text -> id + 1 (0 = empty), open addressing */
+    uint64_t *slots;        /* piece text -> (hash tag << 32) | (id + 1); 0 = empty */
     uint32_t slot_mask;
+    int32_t ascii_id[128];  /* id of each one-byte piece, -1 = none (the commonest lookup) */
 
     uint64_t *pairs;        /* set of (char, next char) found inside pieces; see bpe.c */
     uint32_t pair_mask, n_pairs;

@@ -118,20 +118,29 @@ static inline uint64_t hash_text(const char *s, size_t len)
     return XXH3_64bits(s, len);
 }
 
+/* A slot keeps the upper hash bits as a tag, so a probe only touches the piece text when
+ * the tags agree (open addressing with linear probing, load factor <= 1/2). */
 int32_t pg__tok_lookup(const pg_tokenizer *tok, const char *s, size_t len)
 {
+    if (len == 1 && (unsigned char)s[0] < 0x80) {
+        return tok->ascii_id[(unsigned char)s[0]];
+    }
     if (!tok->slots) {
         return -1;
     }
-    uint32_t i = (uint32_t)hash_text(s, len) & tok->slot_mask;
+    uint64_t h = hash_text(s, len);
+    uint32_t tag = (uint32_t)(h >> 32);
+    uint32_t i = (uint32_t)h & tok->slot_mask;
     for (;;) {
-        uint32_t v = tok->slots[i];
+        uint64_t v = tok->slots[i];
         if (v == 0) {
             return -1;
         }
-        uint32_t id = v - 1;
-        if (tok->len[id] == len && memcmp(tok->blob + tok->off[id], s, len) == 0) {
-            return (int32_t)id;
+        if ((uint32_t)(v >> 32) == tag) {
+            uint32_t id = (uint32_t)v - 1;
+            if (tok->len[id] == len && memcmp(tok->blob + tok->off[id], s, len) == 0) {
+                return (int32_t)id;
+            }
         }
         i = (i + 1) & tok->slot_mask;
     }
@@ -152,19 +161,26 @@ pg_status pg__tok_build_index(pg_tokenizer *tok, const char *what)
         return PG_ERR_OUT_OF_MEMORY;
     }
     tok->slot_mask = size - 1;
+    for (int c = 0; c < 128; c++) {
+        tok->ascii_id[c] = -1;
+    }
     for (uint32_t id = 0; id < tok->n; id++) {
         const char *s = tok->blob + tok->off[id];
         size_t len = tok->len[id];
-        uint32_t i = (uint32_t)hash_text(s, len) & tok->slot_mask;
+        uint64_t h = hash_text(s, len);
+        uint32_t i = (uint32_t)h & tok->slot_mask;
         while (tok->slots[i]) {
-            uint32_t other = tok->slots[i] - 1;
+            uint32_t other = (uint32_t)tok->slots[i] - 1;
             if (tok->len[other] == len && memcmp(tok->blob + tok->off[other], s, len) == 0) {
                 return pg__error(PG_ERR_FORMAT, "%s: piece %u duplicates piece %u (\"%.40s\")",
                                  what, id, other, s);
             }
             i = (i + 1) & tok->slot_mask;
         }
-        tok->slots[i] = id + 1;
+        tok->slots[i] = (h >> 32 << 32) | (id + 1);
+        if (len == 1 && (unsigned char)s[0] < 0x80) {
+            tok->ascii_id[(unsigned char)s[0]] = (int32_t)id;
+        }
     }
     return PG_OK;
 }
