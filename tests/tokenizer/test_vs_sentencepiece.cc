@@ -132,6 +132,42 @@ static void compare(const std::string &label, const std::string &model_bytes, in
             }
         }
     }
+    // Decoding: random ids (control and unknown pieces left out: SentencePiece prints
+    // " \xE2\x81\x87 " for <unk>), half of them byte pieces to exercise broken UTF-8.
+    uint32_t vocab = pg_tokenizer_vocab_size(tok);
+    bad = 0;
+    for (int i = 0; i < count; i++) {
+        std::vector<int> ids;
+        seed = seed * 1103515245u + 12345u;
+        int n = (int)(seed >> 16) % 12;
+        while ((int)ids.size() < n) {
+            seed = seed * 1103515245u + 12345u;
+            int id = (seed >> 8) % 2 ? 217 + (int)((seed >> 12) % 256) : (int)((seed >> 8) % vocab);
+            if (!sp.IsControl(id) && !sp.IsUnknown(id)) {
+                ids.push_back(id);
+            }
+        }
+        std::string want;
+        sp.Decode(ids, &want);
+        std::vector<int32_t> ids32(ids.begin(), ids.end());
+        std::vector<char> got(4096);
+        size_t len = 0;
+        st = pg_detokenize(tok, ids32.data(), ids32.size(), PG_DETOKENIZE_SKIP_SPECIAL, got.data(),
+                           got.size(), &len);
+        if (st == PG_OK && std::string(got.data(), len) == want) {
+            passed++;
+        } else {
+            failed++;
+            if (bad++ < 5) {
+                std::fprintf(stderr, "%s: decode differs from sentencepiece on ids", label.c_str());
+                for (int id : ids) {
+                    std::fprintf(stderr, " %d", id);
+                }
+                std::fprintf(stderr, "\n  ours: \"%.*s\"\n  sp:   \"%s\"\n", (int)len, got.data(),
+                             want.c_str());
+            }
+        }
+    }
     pg_tokenizer_free(tok);
 }
 
