@@ -368,7 +368,7 @@ static int run_one(pg_session *s, const gen_args *a, const char *image_path, con
 {
     pg_image *img = NULL;
     if (pg_image_load_file(&img, image_path, NULL) != PG_OK) {
-        fprintf(stderr, "pg: %s: %s\n", image_path, pg_last_error());
+        fprintf(stderr, "pg: %s\n", pg_last_error()); /* the message names the file */
         return 1;
     }
     pg_status st = pg_session_set_image(s, img);
@@ -396,9 +396,9 @@ static int run_one(pg_session *s, const gen_args *a, const char *image_path, con
     }
     if (st == PG_OK) {
         st = pg_session_generate(s, &go);
-    }
-    if (!a->json) {
-        putchar('\n');
+        if (!a->json) {
+            putchar('\n'); /* after the streamed text */
+        }
     }
     if (st != PG_OK) {
         fprintf(stderr, "pg: %s: %s\n", image_path, pg_session_last_error(s));
