@@ -390,11 +390,11 @@ static int run_one(pg_session *s, const gen_args *a, const char *image_path, con
     go.n_stop_strings = a->n_stops;
     if (!a->json) {
         go.on_token = stream_token;
-        if (a->n_images > 1) {
-            printf("%s: ", image_path);
-        }
     }
     if (st == PG_OK) {
+        if (!a->json && a->n_images > 1) {
+            printf("%s: ", image_path);
+        }
         st = pg_session_generate(s, &go);
         if (!a->json) {
             putchar('\n'); /* after the streamed text */
