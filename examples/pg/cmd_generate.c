@@ -63,7 +63,7 @@ static int usage_generate(FILE *f)
             "                     <bos> and the \"\\n\" separator)\n"
             "  --prompt-ids IDS   comma-separated ids after the image tokens, verbatim\n"
             "                     (<bos> and the \"\\n\" id included), e.g. 2,5,108\n"
-            "  -n MAX             most new tokens (default 256)\n"
+            "  -n MAX             most new tokens (default 256; also --max-tokens)\n"
             "  --temperature T, --top-k K, --top-p P, --seed S   sample (default: greedy)\n"
             "  --json             one JSON line per image: text, ids, prompt_ids,\n"
             "                     stop_reason, timings\n"
@@ -176,7 +176,8 @@ static int parse_args(int argc, char **argv, gen_args *a, const char **pos, int 
             a->prompt = v;
         } else if (!strcmp(o, "--prompt-ids")) {
             ok = parse_ids(v, a);
-        } else if (!strcmp(o, "-n") || !strcmp(o, "--max-new-tokens")) {
+        } else if (!strcmp(o, "-n") || !strcmp(o, "--max-new-tokens") ||
+                   !strcmp(o, "--max-tokens")) {
             ok = parse_u32(v, &a->max_new);
         } else if (!strcmp(o, "--temperature")) {
             ok = parse_float(v, &a->temperature) && a->temperature >= 0;
