@@ -511,6 +511,35 @@ static void test_parallel_sessions(void)
     }
 }
 
+/* A bf16 / f16 KV cache: same greedy start, prompt logits close to the f32 cache's. */
+static void test_kv_dtypes(void)
+{
+    pg_session *ref = new_session(0, 0);
+    CHECK_OK(pg_session_set_image(ref, g_cat));
+    CHECK_OK(pg_session_set_prompt(ref, "caption en", 10));
+    CHECK_OK(pg_session_prefill(ref));
+    const float *want, *got;
+    size_t nv;
+    CHECK_OK(pg_session_logits(ref, &want, &nv));
+    const int32_t dtypes[] = { PG_DTYPE_BF16, PG_DTYPE_F16 };
+    for (size_t i = 0; i < 2; i++) {
+        pg_session_options so;
+        PG_SESSION_OPTIONS_INIT(&so);
+        so.kv_dtype = dtypes[i];
+        pg_session *s = NULL;
+        CHECK_OK(pg_session_new(&s, g_model, &so));
+        CHECK_OK(pg_session_set_image(s, g_cat));
+        CHECK_OK(pg_session_set_prompt(s, "caption en", 10));
+        CHECK_OK(pg_session_prefill(s));
+        CHECK_OK(pg_session_logits(s, &got, &nv));
+        /* Rounding keys/values to 8 (bf16) or 11 (f16) mantissa bits moves logits a little. */
+        const double d = pg_test_max_abs_diff(got, want, nv);
+        CHECK_MSG(d < 0.25, "kv dtype %d: logits moved by %g", (int)dtypes[i], d);
+        pg_session_free(s);
+    }
+    pg_session_free(ref);
+}
+
 /* The model may be freed before its sessions. */
 static void test_lifetime(const char *path, const char *backend)
 {
@@ -553,6 +582,7 @@ int main(int argc, char **argv)
         test_interrupt_prefill();
         test_interrupt_and_reset();
         test_parallel_sessions();
+        test_kv_dtypes();
         test_lifetime(model_path, backend);
     }
     pg_image_free(g_cat);
