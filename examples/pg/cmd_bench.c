@@ -1,12 +1,471 @@
-/* pg bench: placeholder until the owning issue lands. */
+/*
+ * pg bench: end-to-end speed of one model variant and weight type, next to this machine's
+ * own ceilings measured in the same run (docs/performance.md).
+ *
+ * Model: -m MODEL_DIR, or a full-size random-weight checkpoint of --variant in the hub
+ * layout, generated once into a cache folder keyed by a hash of what defines it and reused
+ * afterwards (only one is kept: they are gigabytes).
+ * Each run: a fresh image (so the encoded-image cache never hits), the prompt, then greedy
+ * generation of --decode-tokens tokens; the library's own timings (pg_session_get_timings)
+ * are collected and reported as min and median over --runs runs, after --warmup runs.
+ * Only the public API is used.
+ */
+#include "bench_support.h"
+#include "bench_machine.h"
 #include "pg.h"
 
+#include "paligemma.h"
+
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_RUNS 100
+
+typedef struct bench_args {
+    const char *model;
+    const char *variant;
+    const char *dtype_name;
+    int32_t dtype;
+    const char *backend;
+    const char *cache_dir;
+    int threads, runs, warmup, decode_tokens, layers, mem_mib;
+    uint64_t seed;
+    bool json, no_machine;
+} bench_args;
+
+static int usage_bench(FILE *f)
+{
+    fprintf(f,
+            "usage: pg bench [-m MODEL_DIR | --variant 3b-224|3b-448|3b-896|10b-448|...]\n"
+            "                [--dtype bf16|int8|q4] [--threads N] [--runs R] [--warmup W]\n"
+            "                [--decode-tokens N] [--json]\n"
+            "                [--layers N] [--seed S] [--cache-dir DIR] [--backend NAME]\n"
+            "                [--mem-mib M] [--no-machine]\n"
+            "\n"
+            "Without -m, a full-size random-weight checkpoint of the variant (hub layout) is\n"
+            "written once to --cache-dir (default $XDG_CACHE_HOME/paligemma-bench or\n"
+            "~/.cache/paligemma-bench) and reused; --layers N makes a shallower one.\n"
+            "--dtype: bf16 = weights as stored; int8 / q4 = quantized at load (Q8 / Q4).\n"
+            "Reports min and median over the runs, and the machine's fp32 FMA rate, int8\n"
+            "dot-product rate and memory bandwidth measured with the same threads\n"
+            "(--no-machine skips that; --mem-mib sets the read buffer, default 512).\n");
+    return f == stderr ? 2 : 0;
+}
+
+static int parse_dtype(bench_args *a, const char *s)
+{
+    if (!strcmp(s, "bf16") || !strcmp(s, "auto")) {
+        a->dtype = PG_DTYPE_AUTO;
+    } else if (!strcmp(s, "int8") || !strcmp(s, "q8")) {
+        a->dtype = PG_DTYPE_Q8;
+    } else if (!strcmp(s, "q4") || !strcmp(s, "int4")) {
+        a->dtype = PG_DTYPE_Q4;
+    } else {
+        fprintf(stderr, "pg bench: --dtype must be bf16, int8 or q4, not '%s'\n", s);
+        return -1;
+    }
+    a->dtype_name = a->dtype == PG_DTYPE_Q8 ? "int8" : (a->dtype == PG_DTYPE_Q4 ? "q4" : "bf16");
+    return 0;
+}
+
+static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "pg bench: %s wants an integer in [%d, %d], not '%s'\n", flag, lo, hi, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_args(bench_args *a, int argc, char **argv)
+{
+    *a = (bench_args){ .variant = "3b-448", .dtype_name = "bf16", .runs = 3, .warmup = 1,
+                       .decode_tokens = 32, .mem_mib = 512, .seed = 1 };
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            usage_bench(stdout);
+            exit(0);
+        } else if (!strcmp(f, "--json")) {
+            a->json = true;
+            continue;
+        } else if (!strcmp(f, "--no-machine")) {
+            a->no_machine = true;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "pg bench: %s needs a value\n", f);
+            return -1;
+        }
+        i++;
+        if (!strcmp(f, "-m") || !strcmp(f, "--model")) {
+            a->model = v;
+        } else if (!strcmp(f, "--variant")) {
+            a->variant = v;
+        } else if (!strcmp(f, "--dtype")) {
+            rc = parse_dtype(a, v);
+        } else if (!strcmp(f, "--threads")) {
+            rc = parse_int(f, v, 0, 1024, &a->threads);
+        } else if (!strcmp(f, "--runs")) {
+            rc = parse_int(f, v, 1, MAX_RUNS, &a->runs);
+        } else if (!strcmp(f, "--warmup")) {
+            rc = parse_int(f, v, 0, 100, &a->warmup);
+        } else if (!strcmp(f, "--decode-tokens")) {
+            rc = parse_int(f, v, 0, 100000, &a->decode_tokens);
+        } else if (!strcmp(f, "--layers")) {
+            rc = parse_int(f, v, 1, 1000, &a->layers);
+        } else if (!strcmp(f, "--mem-mib")) {
+            rc = parse_int(f, v, 16, 1 << 16, &a->mem_mib);
+        } else if (!strcmp(f, "--seed")) {
+            a->seed = strtoull(v, NULL, 10);
+        } else if (!strcmp(f, "--cache-dir")) {
+            a->cache_dir = v;
+        } else if (!strcmp(f, "--backend")) {
+            a->backend = v;
+        } else {
+            fprintf(stderr, "pg bench: unknown option '%s'\n", f);
+            return -1;
+        }
+        if (rc) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- one run ---------------------------------------------------------------------------- */
+
+/* A deterministic noise image of the model's input size, different for every run, so the
+ * session's encoded-image cache never short-cuts the vision tower. */
+static pg_image *make_image(uint32_t size, int run)
+{
+    size_t n = (size_t)size * size * 3;
+    uint8_t *px = malloc(n);
+    if (!px) {
+        return NULL;
+    }
+    uint64_t s = 0x9e3779b97f4a7c15u * (uint64_t)(run + 1);
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005u + 1442695040888963407u;
+        px[i] = (uint8_t)(s >> 56);
+    }
+    pg_image *img = NULL;
+    if (pg_image_from_pixels(&img, px, size, size, 0, PG_PIXEL_RGB8, NULL) != PG_OK) {
+        img = NULL;
+    }
+    free(px);
+    return img;
+}
+
+static pg_status set_prompt(pg_session *s, const pg_model *model, const pg_model_info *info)
+{
+    if (pg_model_tokenizer(model)) {
+        return pg_session_set_prompt(s, "caption en", strlen("caption en"));
+    }
+    /* <bos>, a few ordinary ids, "\n" (Gemma ids; reduced into small vocabularies) */
+    int32_t ids[] = { 2, 100, 101, 102, 103, 108 };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        ids[i] = (int32_t)((uint32_t)ids[i] % info->vocab_size);
+    }
+    return pg_session_set_prompt_ids(s, ids, sizeof ids / sizeof ids[0]);
+}
+
+static int run_once(pg_session *s, const pg_model *model, const pg_model_info *info, int run,
+                    int decode_tokens, pg_timings *t)
+{
+    pg_image *img = make_image(info->image_size, run);
+    if (!img) {
+        fprintf(stderr, "pg bench: cannot make the image: %s\n", pg_last_error());
+        return -1;
+    }
+    pg_generate_options g;
+    PG_GENERATE_OPTIONS_INIT(&g);
+    g.max_new_tokens = (uint32_t)(decode_tokens > 0 ? decode_tokens : 1);
+    pg_status st = pg_session_reset(s);
+    if (st == PG_OK) {
+        st = pg_session_set_image(s, img);
+    }
+    if (st == PG_OK) {
+        st = set_prompt(s, model, info);
+    }
+    if (st == PG_OK) {
+        st = decode_tokens > 0 ? pg_session_generate(s, &g) : pg_session_prefill(s);
+    }
+    pg_image_free(img);
+    if (st != PG_OK) {
+        fprintf(stderr, "pg bench: run %d failed: %s\n", run, pg_session_last_error(s));
+        return -1;
+    }
+    t->struct_size = sizeof *t;
+    if (pg_session_get_timings(s, t) != PG_OK) {
+        fprintf(stderr, "pg bench: timings: %s\n", pg_session_last_error(s));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- statistics ------------------------------------------------------------------------- */
+
+typedef struct stat2 {
+    double min, median;
+} stat2;
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : (x > y);
+}
+
+static stat2 stats(const double *v, int n)
+{
+    double s[MAX_RUNS];
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    stat2 r = { s[0], n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]) };
+    return r;
+}
+
+typedef struct bench_series {
+    double vision_ms[MAX_RUNS], prefill_ms[MAX_RUNS], decode_ms_tok[MAX_RUNS], ttft_ms[MAX_RUNS];
+    uint32_t prefill_tokens, decode_tokens;
+    int n;
+} bench_series;
+
+static void add_run(bench_series *b, const pg_timings *t)
+{
+    b->vision_ms[b->n] = t->vision_ms;
+    b->prefill_ms[b->n] = t->prefill_ms;
+    b->decode_ms_tok[b->n] = t->decode_tokens ? t->decode_ms / t->decode_tokens : 0;
+    b->ttft_ms[b->n] = t->ttft_ms;
+    b->prefill_tokens = t->prefill_tokens;
+    b->decode_tokens = t->decode_tokens;
+    b->n++;
+}
+
+/* ---- output ----------------------------------------------------------------------------- */
+
+typedef struct bench_report {
+    const bench_args *a;
+    const pg_model_info *info;
+    const bench_machine *mach;
+    bench_work work;
+    stat2 vision, prefill, decode, ttft;
+    double peak_rss_mb;
+    int threads;
+} bench_report;
+
+static double rate(double work, double ms)
+{
+    return ms > 0 ? work / (ms * 1e-3) : 0;
+}
+
+static void print_table(const bench_report *r)
+{
+    const bench_machine *m = r->mach;
+    const bench_work *w = &r->work;
+    printf("pg bench: %s, weights %s (%.2f GB as used), %d threads, %d runs after %d warm-up\n",
+           r->info->variant, r->a->dtype_name, (double)r->info->weight_bytes / 1e9, r->threads,
+           r->a->runs, r->a->warmup);
+    if (m->fma_gflops > 0) {
+        printf("machine (%s, same threads): fp32 FMA %.0f GFLOP/s, int8 dot %.0f Gop/s, memory "
+               "read %.1f GB/s\n", m->isa, m->fma_gflops, m->int8_gops, m->mem_gbs);
+    }
+    printf("\n%-22s %12s %12s %16s %22s\n", "stage", "min", "median", "achieved (median)",
+           "floor (fp32 | int8)");
+    double vg = rate(w->vision_flop, r->vision.median) / 1e9;
+    printf("%-22s %9.1f ms %9.1f ms %10.0f GFLOP/s", "image encode", r->vision.min,
+           r->vision.median, vg);
+    if (m->fma_gflops > 0) {
+        printf(" %9.0f ms | %6.0f ms", w->vision_flop / m->fma_gflops / 1e6,
+               m->int8_gops > 0 ? w->vision_flop / m->int8_gops / 1e6 : 0.0);
+    }
+    printf("\n");
+    double pt = r->info ? (double)w->prefill_tokens : 0;
+    printf("%-15s%5.0f tok %7.1f t/s %7.1f t/s %10.0f GFLOP/s", "decoder prefill", pt,
+           rate(pt, r->prefill.median > 0 ? r->prefill.min : 0),
+           rate(pt, r->prefill.median), rate(w->prefill_flop, r->prefill.median) / 1e9);
+    if (m->fma_gflops > 0) {
+        printf(" %7.0f t/s | %4.0f t/s", pt / (w->prefill_flop / m->fma_gflops / 1e9),
+               m->int8_gops > 0 ? pt / (w->prefill_flop / m->int8_gops / 1e9) : 0.0);
+    }
+    printf("\n");
+    printf("%-22s %7.2f tok/s %6.2f tok/s %10.1f GB/s", "decode",
+           r->decode.min > 0 ? 1e3 / r->decode.min : 0,
+           r->decode.median > 0 ? 1e3 / r->decode.median : 0,
+           rate(w->weight_bytes_per_token, r->decode.median) / 1e9);
+    if (m->mem_gbs > 0) {
+        printf(" %10.2f tok/s (bandwidth)", m->mem_gbs * 1e9 / w->weight_bytes_per_token);
+    }
+    printf("\n");
+    printf("%-22s %9.1f ms %9.1f ms\n", "time to first token", r->ttft.min, r->ttft.median);
+    printf("%-22s %9.0f MB\n", "peak RSS", r->peak_rss_mb);
+    printf("\nwork: image encode %.3f TFLOP, prefill %.3f TFLOP (%u tokens), decode reads "
+           "%.2f GB of weights per token\n", w->vision_flop / 1e12, w->prefill_flop / 1e12,
+           w->prefill_tokens, w->weight_bytes_per_token / 1e9);
+}
+
+static void print_json(const bench_report *r)
+{
+    const bench_work *w = &r->work;
+    json_t *o = json_object();
+    json_object_set_new(o, "variant", json_string(r->info->variant));
+    json_object_set_new(o, "dtype", json_string(r->a->dtype_name));
+    json_object_set_new(o, "threads", json_integer(r->threads));
+    json_object_set_new(o, "runs", json_integer(r->a->runs));
+    json_object_set_new(o, "vision_ms", json_real(r->vision.median));
+    json_object_set_new(o, "prefill_tokens", json_integer(w->prefill_tokens));
+    json_object_set_new(o, "prefill_ms", json_real(r->prefill.median));
+    json_object_set_new(o, "prefill_tokens_per_s", json_real(rate(w->prefill_tokens, r->prefill.median)));
+    json_object_set_new(o, "decode_tokens", json_integer(w->decode_tokens));
+    json_object_set_new(o, "decode_ms_per_token", json_real(r->decode.median));
+    json_object_set_new(o, "decode_tokens_per_s",
+                        json_real(r->decode.median > 0 ? 1e3 / r->decode.median : 0));
+    json_object_set_new(o, "ttft_ms", json_real(r->ttft.median));
+    json_object_set_new(o, "peak_rss_mb", json_real(r->peak_rss_mb));
+    json_object_set_new(o, "weight_bytes", json_integer((json_int_t)r->info->weight_bytes));
+    json_object_set_new(o, "weight_bytes_per_token", json_real(w->weight_bytes_per_token));
+    json_object_set_new(o, "vision_gflop", json_real(w->vision_flop / 1e9));
+    json_object_set_new(o, "prefill_gflop", json_real(w->prefill_flop / 1e9));
+    json_object_set_new(o, "vision_gflops", json_real(rate(w->vision_flop, r->vision.median) / 1e9));
+    json_object_set_new(o, "prefill_gflops", json_real(rate(w->prefill_flop, r->prefill.median) / 1e9));
+    json_object_set_new(o, "decode_gbs",
+                        json_real(rate(w->weight_bytes_per_token, r->decode.median) / 1e9));
+    json_t *mn = json_object();
+    json_object_set_new(mn, "vision_ms", json_real(r->vision.min));
+    json_object_set_new(mn, "prefill_ms", json_real(r->prefill.min));
+    json_object_set_new(mn, "decode_ms_per_token", json_real(r->decode.min));
+    json_object_set_new(mn, "ttft_ms", json_real(r->ttft.min));
+    json_object_set_new(o, "min", mn);
+    json_t *m = json_object();
+    json_object_set_new(m, "fma_gflops", json_real(r->mach->fma_gflops));
+    json_object_set_new(m, "int8_gops", json_real(r->mach->int8_gops));
+    json_object_set_new(m, "mem_gbs", json_real(r->mach->mem_gbs));
+    json_object_set_new(m, "isa", json_string(r->mach->isa ? r->mach->isa : "none"));
+    json_object_set_new(o, "machine", m);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    if (s) {
+        printf("%s\n", s);
+        free(s);
+    }
+    json_decref(o);
+}
+
+/* ---- the command ------------------------------------------------------------------------ */
+
+static int load_model(const bench_args *a, const char *dir, pg_model **model)
+{
+    pg_model_options mo;
+    PG_MODEL_OPTIONS_INIT(&mo);
+    mo.n_threads = a->threads;
+    mo.weight_dtype = a->dtype;
+    mo.backend = a->backend;
+    double t0 = bench_now_ms();
+    if (pg_model_load(model, dir, &mo) != PG_OK) {
+        fprintf(stderr, "pg bench: cannot load %s: %s\n", dir, pg_last_error());
+        return -1;
+    }
+    if (!a->json) {
+        printf("loaded %s in %.1f s\n", dir, (bench_now_ms() - t0) / 1e3);
+    }
+    return 0;
+}
+
+static int measure(const bench_args *a, pg_model *model, const pg_model_info *info,
+                   bench_series *b)
+{
+    pg_session_options so;
+    PG_SESSION_OPTIONS_INIT(&so);
+    so.n_ctx = info->image_tokens + 64 + (uint32_t)a->decode_tokens;
+    pg_session *s = NULL;
+    if (pg_session_new(&s, model, &so) != PG_OK) {
+        fprintf(stderr, "pg bench: session: %s\n", pg_last_error());
+        return -1;
+    }
+    int rc = 0;
+    for (int r = 0; r < a->warmup + a->runs && rc == 0; r++) {
+        pg_timings t;
+        rc = run_once(s, model, info, r, a->decode_tokens, &t);
+        if (rc == 0 && r >= a->warmup) {
+            add_run(b, &t);
+        }
+        if (rc == 0 && !a->json) {
+            fprintf(stderr, "%s %d: vision %.0f ms, prefill %.0f ms (%u tok), decode %.1f ms/tok "
+                    "(%u tok), ttft %.0f ms\n", r < a->warmup ? "warm-up" : "run", r,
+                    t.vision_ms, t.prefill_ms, t.prefill_tokens,
+                    t.decode_tokens ? t.decode_ms / t.decode_tokens : 0.0, t.decode_tokens,
+                    t.ttft_ms);
+        }
+    }
+    pg_session_free(s);
+    return rc;
+}
 
 int pg_cmd_bench(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "pg bench: not built yet\n");
-    return 2;
+    bench_args a;
+    if (parse_args(&a, argc, argv) != 0) {
+        return usage_bench(stderr);
+    }
+    char dir[4096];
+    if (a.model) {
+        snprintf(dir, sizeof dir, "%s", a.model);
+    } else if (bench_checkpoint(a.variant, a.layers, a.seed, a.cache_dir, !a.json, dir,
+                                sizeof dir) != 0) {
+        return 1;
+    }
+    int threads = a.threads > 0 ? a.threads : bench_cpu_count();
+
+    bench_machine mach = { 0 };
+    if (!a.no_machine && bench_measure_machine(&mach, threads, a.mem_mib) != 0) {
+        fprintf(stderr, "pg bench: machine microbenchmarks failed (out of memory)\n");
+        return 1;
+    }
+    bool rss_reset = bench_reset_peak_rss();
+
+    pg_model *model = NULL;
+    if (load_model(&a, dir, &model) != 0) {
+        return 1;
+    }
+    pg_model_info info;
+    memset(&info, 0, sizeof info);
+    info.struct_size = sizeof info;
+    if (pg_model_get_info(model, &info) != PG_OK) {
+        fprintf(stderr, "pg bench: %s\n", pg_last_error());
+        pg_model_free(model);
+        return 1;
+    }
+    bench_series b;
+    memset(&b, 0, sizeof b);
+    int rc = measure(&a, model, &info, &b);
+    pg_model_free(model);
+    if (rc != 0) {
+        return 1;
+    }
+    bench_report r = { .a = &a, .info = &info, .mach = &mach, .threads = threads };
+    bench_work_of(&info, info.weight_dtype ? info.weight_dtype : a.dtype, b.prefill_tokens,
+                  &r.work);
+    r.work.decode_tokens = b.decode_tokens;
+    r.vision = stats(b.vision_ms, b.n);
+    r.prefill = stats(b.prefill_ms, b.n);
+    r.decode = stats(b.decode_ms_tok, b.n);
+    r.ttft = stats(b.ttft_ms, b.n);
+    r.peak_rss_mb = bench_peak_rss_mb();
+    if (!rss_reset && !a.json) {
+        printf("note: the peak RSS could not be reset after the microbenchmarks; it may include "
+               "their %d MiB buffer\n", a.mem_mib);
+    }
+    if (a.json) {
+        print_json(&r);
+    } else {
+        print_table(&r);
+    }
+    return 0;
 }

@@ -1,42 +1,432 @@
-/* Placeholder until issue 6 (quantized weights) lands: every entry reports unsupported. */
+/*
+ * backend/quant: block-quantized weights (Q8, Q4) and the driver of their matmul kernels.
+ *
+ * Storage of a rows x cols matrix (cols need not be a multiple of 32; the last block of each
+ * row is zero-padded, and the blocks are taken in pairs, npair = ceil(cols / 64)):
+ *
+ *     [rows][npair * 64] uint8   Q8: u = q + 128, q in [-127, 127]      (the "quant plane")
+ *     [rows][npair * 32] uint8   Q4: two nibbles per byte, u = q + 8, q in [-8, 7]
+ *     [rows][npair * 2]  f16     one scale per 32-value block           (the "scale plane")
+ *
+ * value = scale * q. Inside a pair, values are dword-interleaved (see
+ * quant/quant_kernels.h) so the VNNI kernel needs no shuffles. Q8 costs 8.5 bits per weight,
+ * Q4 4.5 bits.
+ *
+ * The matmul quantizes the activations too (per 32-value block to int8 with a float scale,
+ * made per call), so every block product is an exact integer dot product scaled by
+ * dx * dw. Three kernel variants (AVX-512 VNNI, AVX2, scalar) are picked at run time.
+ */
 #include "backend/quant.h"
 
+#include "backend/quant/quant_kernels.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* Target size of the slice of weight rows kept hot in L2 while all activation rows pass. */
+#define PG__QUANT_CHUNK_BYTES ((size_t)512 * 1024)
+
+static int64_t row_pairs(int64_t cols)
+{
+    return (cols + 63) / 64;
+}
+
+static size_t quant_row_bytes(pg__dtype dt, int64_t cols)
+{
+    return (size_t)row_pairs(cols) * (dt == PG__Q4 ? 32u : 64u);
+}
 
 size_t pg__quant_size(pg__dtype dt, int64_t rows, int64_t cols)
 {
-    (void)dt;
-    (void)rows;
-    (void)cols;
-    return 0;
+    if ((dt != PG__Q8 && dt != PG__Q4) || rows <= 0 || cols <= 0 || cols > INT64_MAX / 2) {
+        return 0;
+    }
+    size_t per_row = quant_row_bytes(dt, cols) + (size_t)row_pairs(cols) * 2 * sizeof(uint16_t);
+    size_t total;
+    if ((uint64_t)rows > SIZE_MAX || !pg__mul_size((size_t)rows, per_row, &total)) {
+        return 0;
+    }
+    return total;
+}
+
+size_t pg__quant_row_bytes(pg__dtype dt, int64_t cols)
+{
+    return (dt == PG__Q8 || dt == PG__Q4) && cols > 0 ? quant_row_bytes(dt, cols) : 0;
+}
+
+void pg__quant_tensor_init(pg__tensor *out, pg__dtype dt, const pg__tensor *src, const void *data)
+{
+    *out = *src;
+    out->dtype = dt;
+    out->data = data;
+}
+
+/* ---- kernel selection ------------------------------------------------------------------ */
+
+static const pg__qkernels *_Atomic g_kernels;
+
+static bool cpu_has(const char *variant)
+{
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (!strcmp(variant, "avx512vnni")) {
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+               __builtin_cpu_supports("fma");
+    }
+    if (!strcmp(variant, "avx2")) {
+        /* Every AVX2 CPU has F16C; GCC cannot test it by name here. */
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+#endif
+    return !strcmp(variant, "scalar");
+}
+
+static const pg__qkernels *variant_table(const char *name)
+{
+    const pg__qkernels *k = NULL;
+    if (!strcmp(name, "avx512vnni")) {
+        k = pg__qkernels_avx512();
+    } else if (!strcmp(name, "avx2")) {
+        k = pg__qkernels_avx2();
+    } else if (!strcmp(name, "scalar")) {
+        k = pg__qkernels_scalar();
+    }
+    return k && cpu_has(name) ? k : NULL;
+}
+
+static const char *const variant_names[] = { "avx512vnni", "avx2", "scalar", NULL };
+
+const char *const *pg__quant_kernel_names(void)
+{
+    return variant_names;
+}
+
+static const pg__qkernels *kernels(void)
+{
+    const pg__qkernels *k = atomic_load_explicit(&g_kernels, memory_order_acquire);
+    if (!k) {
+        for (int i = 0; !k && variant_names[i]; i++) {
+            k = variant_table(variant_names[i]);
+        }
+        atomic_store_explicit(&g_kernels, k, memory_order_release);
+    }
+    return k;
+}
+
+pg_status pg__quant_use_kernel(const char *name)
+{
+    if (!name || !strcmp(name, "auto")) {
+        atomic_store_explicit(&g_kernels, NULL, memory_order_release);
+        return PG_OK;
+    }
+    const pg__qkernels *k = variant_table(name);
+    if (!k) {
+        return pg__error(PG_ERR_UNSUPPORTED, "quantized kernel '%s' is not available here", name);
+    }
+    atomic_store_explicit(&g_kernels, k, memory_order_release);
+    return PG_OK;
+}
+
+const char *pg__quant_kernel_name(void)
+{
+    return kernels()->name;
+}
+
+/* ---- weight quantization ---------------------------------------------------------------- */
+
+/* Rounds half away from zero and clamps to [lo, hi]. */
+static int round_clamp(float v, int lo, int hi)
+{
+    int q = (int)(v + (v >= 0.0f ? 0.5f : -0.5f));
+    return q > hi ? hi : (q < lo ? lo : q);
+}
+
+/* Reads row r of a plain-typed tensor as float. */
+static void load_row(const pg__tensor *t, int64_t r, float *out)
+{
+    size_t off = (size_t)r * (size_t)t->cols;
+    if (t->dtype == PG__F32) {
+        memcpy(out, (const float *)t->data + off, (size_t)t->cols * sizeof *out);
+    } else if (t->dtype == PG__BF16) {
+        const uint16_t *s = (const uint16_t *)t->data + off;
+        for (int64_t i = 0; i < t->cols; i++) {
+            out[i] = pg__bf16_to_f32(s[i]);
+        }
+    } else {
+        const uint16_t *s = (const uint16_t *)t->data + off;
+        for (int64_t i = 0; i < t->cols; i++) {
+            out[i] = pg__f16_to_f32(s[i]);
+        }
+    }
+}
+
+/* The stored f16 scale for a block whose extreme maps to `range`; returns the float value
+ * actually stored, so the quantization is consistent with it. */
+static float store_scale(float d, uint16_t *s)
+{
+    *s = pg__f32_to_f16(d);
+    return pg__f16_to_f32(*s);
+}
+
+/* Largest |value| of block b of v (zeros past cols), and the value itself (signed). */
+static float block_extreme(const float *v, int64_t cols, int64_t b, float *amax)
+{
+    float ext = 0.0f;
+    *amax = 0.0f;
+    for (int64_t k = b * 32; k < b * 32 + 32 && k < cols; k++) {
+        float a = fabsf(v[k]);
+        if (a > *amax) {
+            *amax = a;
+            ext = v[k];
+        }
+    }
+    return ext;
+}
+
+static void quantize_row_q8(const float *v, int64_t cols, uint8_t *q, uint16_t *s)
+{
+    for (int64_t p = 0; p < row_pairs(cols); p++) {
+        for (int half = 0; half < 2; half++) {
+            int64_t b = 2 * p + half;
+            float amax;
+            (void)block_extreme(v, cols, b, &amax);
+            float d = store_scale(amax / 127.0f, &s[b]);
+            float inv = d > 0.0f ? 1.0f / d : 0.0f;
+            for (int j = 0; j < 32; j++) {
+                int64_t k = b * 32 + j;
+                int qi = k < cols ? round_clamp(v[k] * inv, -127, 127) : 0;
+                q[p * 64 + pg__qpos(half, j)] = (uint8_t)(qi + 128);
+            }
+        }
+    }
+}
+
+/*
+ * Q4 uses the asymmetric range [-8, 7] fully: the block's signed extreme maps to -8 (so one
+ * sign gets the extra level), as in the common 4-bit formats.
+ */
+static void quantize_row_q4(const float *v, int64_t cols, uint8_t *q, uint16_t *s)
+{
+    size_t row_bytes = quant_row_bytes(PG__Q4, cols);
+    memset(q, 0, row_bytes);
+    for (int64_t p = 0; p < row_pairs(cols); p++) {
+        for (int half = 0; half < 2; half++) {
+            int64_t b = 2 * p + half;
+            float amax;
+            float ext = block_extreme(v, cols, b, &amax);
+            float d = store_scale(ext / -8.0f, &s[b]);
+            float inv = d != 0.0f ? 1.0f / d : 0.0f;
+            for (int j = 0; j < 32; j++) {
+                int64_t k = b * 32 + j;
+                int u = (k < cols ? round_clamp(v[k] * inv, -8, 7) : 0) + 8;
+                int P = pg__qpos(half, j);
+                q[p * 32 + (P & 31)] |= (uint8_t)(P < 32 ? u : u << 4);
+            }
+        }
+    }
+}
+
+static bool row_is_finite(const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(v[i]) || fabsf(v[i]) > 65504.0f * 7.0f) {
+            return false;
+        }
+    }
+    return true;
 }
 
 pg_status pg__quantize_rows(pg__dtype dt, const pg__tensor *src, void *dst, int64_t r0,
                             int64_t r1)
 {
-    (void)dt;
-    (void)src;
-    (void)dst;
-    (void)r0;
-    (void)r1;
-    return pg__error(PG_ERR_UNSUPPORTED, "quantized weights are not built yet");
+    if (!src || !dst || (dt != PG__Q8 && dt != PG__Q4)) {
+        return pg__error(PG_ERR_INVALID_ARGUMENT, "quantize: bad arguments");
+    }
+    if (src->dtype != PG__F32 && src->dtype != PG__F16 && src->dtype != PG__BF16) {
+        return pg__error(PG_ERR_UNSUPPORTED, "quantize %s: source dtype %d is not F32/F16/BF16",
+                         src->name ? src->name : "tensor", (int)src->dtype);
+    }
+    if (pg__quant_size(dt, src->rows, src->cols) == 0 || r0 < 0 || r1 < r0 || r1 > src->rows) {
+        return pg__error(PG_ERR_INVALID_ARGUMENT, "quantize %s: bad shape or row range",
+                         src->name ? src->name : "tensor");
+    }
+    float *row = pg__malloc_array((size_t)src->cols, sizeof *row);
+    if (!row) {
+        return PG_ERR_OUT_OF_MEMORY;
+    }
+    size_t qrow = quant_row_bytes(dt, src->cols), srow = (size_t)row_pairs(src->cols) * 2;
+    uint8_t *qplane = dst;
+    uint16_t *splane = (uint16_t *)(void *)(qplane + (size_t)src->rows * qrow);
+    pg_status st = PG_OK;
+    for (int64_t r = r0; r < r1; r++) {
+        load_row(src, r, row);
+        if (!row_is_finite(row, src->cols)) {
+            st = pg__error(PG_ERR_FORMAT, "quantize %s: row %lld has values that are not finite "
+                           "or too large for an f16 scale", src->name ? src->name : "tensor",
+                           (long long)r);
+            break;
+        }
+        if (dt == PG__Q8) {
+            quantize_row_q8(row, src->cols, qplane + (size_t)r * qrow, splane + (size_t)r * srow);
+        } else {
+            quantize_row_q4(row, src->cols, qplane + (size_t)r * qrow, splane + (size_t)r * srow);
+        }
+    }
+    free(row);
+    return st;
+}
+
+/* ---- dequantization --------------------------------------------------------------------- */
+
+/* The 64 values of pair p of a row, in natural order (block 2p then 2p + 1). */
+static void dequantize_pair(const pg__tensor *w, const uint8_t *q, const uint16_t *s, int64_t p,
+                            float out[64])
+{
+    for (int half = 0; half < 2; half++) {
+        float d = pg__f16_to_f32(s[2 * p + half]);
+        for (int j = 0; j < 32; j++) {
+            int P = pg__qpos(half, j);
+            int u;
+            if (w->dtype == PG__Q8) {
+                u = (int)q[p * 64 + P] - 128;
+            } else {
+                uint8_t byte = q[p * 32 + (P & 31)];
+                u = (int)(P < 32 ? byte & 0x0f : byte >> 4) - 8;
+            }
+            out[half * 32 + j] = d * (float)u;
+        }
+    }
+}
+
+static void row_planes(const pg__tensor *w, int64_t row, const uint8_t **q, const uint16_t **s)
+{
+    size_t qrow = quant_row_bytes(w->dtype, w->cols), srow = (size_t)row_pairs(w->cols) * 2;
+    const uint8_t *base = w->data;
+    *q = base + (size_t)row * qrow;
+    *s = (const uint16_t *)(const void *)(base + (size_t)w->rows * qrow) + (size_t)row * srow;
 }
 
 void pg__dequantize_row(const pg__tensor *w, int64_t row, float *out)
 {
-    (void)row;
-    memset(out, 0, (size_t)w->cols * sizeof *out);
+    const uint8_t *q;
+    const uint16_t *s;
+    row_planes(w, row, &q, &s);
+    float pair[64];
+    for (int64_t p = 0; p < row_pairs(w->cols); p++) {
+        dequantize_pair(w, q, s, p, pair);
+        int64_t n = w->cols - p * 64 < 64 ? w->cols - p * 64 : 64;
+        memcpy(out + p * 64, pair, (size_t)n * sizeof *out);
+    }
+}
+
+/* ---- matmul ----------------------------------------------------------------------------- */
+
+/* Without scratch memory: float activations against dequantized weight pairs (slow, exact
+ * to the weights). Only used when the scratch allocation fails. */
+static void matmul_cols_float(const pg__tensor *w, const float *x, int64_t ldx, int64_t m,
+                              float *y, int64_t ldy, int64_t n0, int64_t n1)
+{
+    float pair[64];
+    for (int64_t n = n0; n < n1; n++) {
+        const uint8_t *q;
+        const uint16_t *s;
+        row_planes(w, n, &q, &s);
+        for (int64_t i = 0; i < m; i++) {
+            y[i * ldy + n] = 0.0f;
+        }
+        for (int64_t p = 0; p < row_pairs(w->cols); p++) {
+            dequantize_pair(w, q, s, p, pair);
+            int64_t kn = w->cols - p * 64 < 64 ? w->cols - p * 64 : 64;
+            for (int64_t i = 0; i < m; i++) {
+                float acc = 0.0f;
+                for (int64_t k = 0; k < kn; k++) {
+                    acc += pair[k] * x[i * ldx + p * 64 + k];
+                }
+                y[i * ldy + n] += acc;
+            }
+        }
+    }
+}
+
+typedef struct quant_scratch {
+    void *mem;
+    int8_t *xq;
+    float *xd, *xc, *ws;
+    int64_t chunk_rows;
+} quant_scratch;
+
+static bool scratch_alloc(quant_scratch *sc, const pg__tensor *w, int64_t m, int64_t npair,
+                          int64_t ns, int64_t n_rows, int nr)
+{
+    size_t qrow = quant_row_bytes(w->dtype, w->cols);
+    int64_t chunk = (int64_t)(PG__QUANT_CHUNK_BYTES / qrow);
+    chunk = chunk < nr ? nr : chunk - chunk % nr;
+    sc->chunk_rows = chunk < n_rows ? chunk : n_rows;
+    size_t xq_bytes, xs_bytes, ws_bytes, total;
+    if (!pg__mul_size((size_t)m, (size_t)npair * 64, &xq_bytes) ||
+        !pg__mul_size((size_t)m, (size_t)ns * sizeof(float), &xs_bytes) ||
+        !pg__mul_size((size_t)sc->chunk_rows, (size_t)ns * sizeof(float), &ws_bytes) ||
+        !pg__add_size(xq_bytes, 2 * xs_bytes, &total) || !pg__add_size(total, ws_bytes, &total)) {
+        return false;
+    }
+    sc->mem = pg__aligned_alloc(total);
+    if (!sc->mem) {
+        pg__error_clear(); /* the float fallback takes over; nothing failed for the caller */
+        return false;
+    }
+    sc->xq = sc->mem;
+    sc->xd = (float *)(void *)((char *)sc->mem + xq_bytes);
+    sc->xc = sc->xd + (size_t)m * (size_t)ns;
+    sc->ws = sc->xc + (size_t)m * (size_t)ns;
+    return true;
 }
 
 void pg__quant_matmul_cols(const pg__tensor *w, const float *x, int64_t ldx, int64_t m,
                            float *y, int64_t ldy, int64_t n0, int64_t n1)
 {
-    (void)w;
-    (void)x;
-    (void)ldx;
+    if (m <= 0 || n1 <= n0) {
+        return;
+    }
+    const pg__qkernels *k = kernels();
+    int64_t npair = row_pairs(w->cols), ns = (2 * npair + 15) / 16 * 16;
+    quant_scratch sc;
+    if (!scratch_alloc(&sc, w, m, npair, ns, n1 - n0, k->nr)) {
+        matmul_cols_float(w, x, ldx, m, y, ldy, n0, n1);
+        return;
+    }
     for (int64_t i = 0; i < m; i++) {
-        for (int64_t n = n0; n < n1; n++) {
-            y[i * ldy + n] = 0.0f;
+        k->quantize_x(x + i * ldx, w->cols, npair, ns, sc.xq + i * npair * 64,
+                      sc.xd + i * ns, sc.xc + i * ns);
+    }
+    const uint8_t *qplane;
+    const uint16_t *splane;
+    row_planes(w, 0, &qplane, &splane);
+    size_t qrow = quant_row_bytes(w->dtype, w->cols), srow = (size_t)npair * 2;
+    void (*tile)(const pg__qx *, const pg__qw *, int64_t, int64_t, int, int, float *,
+                 int64_t) = w->dtype == PG__Q4 ? k->tile_q4 : k->tile_q8;
+
+    for (int64_t c0 = n0; c0 < n1; c0 += sc.chunk_rows) {
+        int64_t c1 = c0 + sc.chunk_rows < n1 ? c0 + sc.chunk_rows : n1;
+        /* Widen this chunk's f16 scales once; every activation row reuses them. */
+        for (int64_t n = c0; n < c1; n++) {
+            float *dst = sc.ws + (n - c0) * ns;
+            k->widen_scales(splane + (size_t)n * srow, 2 * npair, dst);
+            memset(dst + 2 * npair, 0, (size_t)(ns - 2 * npair) * sizeof *dst);
+        }
+        for (int64_t i0 = 0; i0 < m; i0 += k->mr) {
+            int R = (int)(m - i0 < k->mr ? m - i0 : k->mr);
+            pg__qx xs = { sc.xq + i0 * npair * 64, sc.xd + i0 * ns, sc.xc + i0 * ns,
+                          (size_t)npair * 64, (size_t)ns };
+            for (int64_t n = c0; n < c1; n += k->nr) {
+                int C = (int)(c1 - n < k->nr ? c1 - n : k->nr);
+                pg__qw ws = { qplane + (size_t)n * qrow, sc.ws + (n - c0) * ns, qrow,
+                              (size_t)ns };
+                tile(&xs, &ws, npair, ns, R, C, y + i0 * ldy + n, ldy);
+            }
         }
     }
+    pg__aligned_free(sc.mem);
 }

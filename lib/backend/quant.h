@@ -1,7 +1,8 @@
 /*
  * backend/quant: block-quantized weight formats (PG__Q8, PG__Q4), made at load time from
- * bf16/f16/f32 weights. The exact block layouts are documented in quant.c and
- * docs/quantization.md. Quantization needs cols % PG__QBLOCK == 0.
+ * bf16/f16/f32 weights. The exact block layouts are documented in quant.c,
+ * quant/quant_kernels.h and docs/quantization.md. Any cols > 0 works: the last 32-value
+ * block of a row is zero-padded (so SigLIP's 4304-wide fc2 quantizes too).
  */
 #ifndef PG_BACKEND_QUANT_H
 #define PG_BACKEND_QUANT_H
@@ -10,21 +11,37 @@
 
 #define PG__QBLOCK 32
 
-/* Bytes needed for a rows x cols matrix of type dt (Q8 or Q4); 0 if cols is not a multiple
- * of PG__QBLOCK or on overflow. */
+/* Bytes needed for a rows x cols matrix of type dt (Q8 or Q4); 0 for other types, rows or
+ * cols <= 0, or on overflow. */
 size_t pg__quant_size(pg__dtype dt, int64_t rows, int64_t cols);
-/* Quantizes `src` (F32/F16/BF16) into `dst` (pg__quant_size bytes); fills out->{dtype, rows,
- * cols, data = dst, ndim, ne, name} from src. Rows [r0, r1) only (for threading). */
+/* Bytes of one row in the quant plane (without scales); 0 as above. */
+size_t pg__quant_row_bytes(pg__dtype dt, int64_t cols);
+/* Quantizes rows [r0, r1) of `src` (F32/F16/BF16) into `dst`, the buffer of the whole
+ * matrix (pg__quant_size bytes); disjoint row ranges may run on different threads.
+ * Fails (PG_ERR_FORMAT) on non-finite values. */
 pg_status pg__quantize_rows(pg__dtype dt, const pg__tensor *src, void *dst, int64_t r0,
                             int64_t r1);
+/* Makes *out describe quantized data: src's shape and name, dtype dt, data = `data`. */
+void pg__quant_tensor_init(pg__tensor *out, pg__dtype dt, const pg__tensor *src,
+                           const void *data);
 /* One row of a quantized matrix back to float32 (cols floats). */
 void pg__dequantize_row(const pg__tensor *w, int64_t row, float *out);
 /*
  * y[i][n] = x[i][:] . W[n][:] for i < m and n in [n0, n1): the single-threaded kernel the CPU
  * backend's matmul calls for Q8/Q4 weights (the backend splits [0, rows) across threads
- * and adds any bias). Uses VNNI/AVX-512/AVX2 where the CPU has them (run-time dispatch).
+ * and adds any bias). The activations are quantized per 32-value block to int8 on the fly.
+ * Uses VNNI/AVX-512/AVX2 where the CPU has them (run-time dispatch). Never fails: should its
+ * scratch allocation fail it falls back to a slower float path.
  */
 void pg__quant_matmul_cols(const pg__tensor *w, const float *x, int64_t ldx, int64_t m,
                            float *y, int64_t ldy, int64_t n0, int64_t n1);
+
+/* Kernel variants, best first ("avx512vnni", "avx2", "scalar"), NULL-terminated. */
+const char *const *pg__quant_kernel_names(void);
+/* The variant in use (the best one the CPU has unless forced). */
+const char *pg__quant_kernel_name(void);
+/* Forces a variant by name (tests, benchmarks); NULL or "auto" restores the automatic
+ * choice. PG_ERR_UNSUPPORTED when this CPU or build lacks it. Process-wide. */
+pg_status pg__quant_use_kernel(const char *name);
 
 #endif

@@ -1,0 +1,264 @@
+/*
+ * Weights the model owns instead of using them in place from the mapped files:
+ *  - quantized copies (weight_dtype Q8/Q4) of the big matmul matrices, made here with
+ *    backend/quant.h: quantize_tensor() is the one place that does it;
+ *  - copies of tensors whose data is not aligned for their element type (a file written
+ *    without the usual 8-byte header padding), because the kernels read them as
+ *    float/uint16_t arrays.
+ * Both go into a single 64-byte aligned block (m->owned), sized in a first pass and filled
+ * in a second, so there is one allocation to free.
+ */
+#include "backend/quant.h"
+#include "model/loader.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OWNED_ALIGN 64
+#define MIN_ROWS_PER_THREAD 64
+
+static size_t elem_size(pg__dtype dt)
+{
+    switch (dt) {
+    case PG__F32: return 4;
+    case PG__F16:
+    case PG__BF16: return 2;
+    default: return 0;
+    }
+}
+
+static size_t plain_bytes(const pg__tensor *t)
+{
+    return (size_t)t->rows * (size_t)t->cols * elem_size(t->dtype);
+}
+
+typedef struct owned_pass {
+    pg_model *m;
+    pg__dtype qdt;          /* PG__Q8 / PG__Q4, or 0 = no quantization */
+    bool fill;              /* false: measure; true: copy / quantize */
+    uint8_t *base;
+    size_t off;             /* bytes used so far */
+    int32_t n_threads;
+    bool tied;              /* lm_head shares the embedding (decided before any copy) */
+    size_t n_quant, n_quant_done, n_copied;
+    pg_progress_fn progress;
+    void *progress_user;
+} owned_pass;
+
+/* Quantization is for the big matrices only, and the block format needs whole blocks. */
+static bool wants_quant(const owned_pass *p, const pg__tensor *t, bool matmul)
+{
+    return p->qdt != 0 && matmul && t->ndim == 2 && t->cols % PG__QBLOCK == 0;
+}
+
+static bool misaligned(const pg__tensor *t)
+{
+    size_t a = elem_size(t->dtype);
+    return a > 1 && ((uintptr_t)t->data % a) != 0;
+}
+
+typedef struct quant_job {
+    pg__dtype dt;
+    const pg__tensor *src;
+    void *dst;
+    int64_t r0, r1;
+    pg_status st;
+    char err[PG__ERRMSG_MAX];
+} quant_job;
+
+static void *quant_worker(void *arg)
+{
+    quant_job *j = arg;
+    j->st = pg__quantize_rows(j->dt, j->src, j->dst, j->r0, j->r1);
+    if (j->st != PG_OK) {
+        /* the error message is thread-local: carry it back to the loading thread */
+        snprintf(j->err, sizeof j->err, "%s", pg__error_message());
+    }
+    return NULL;
+}
+
+/* Quantizes all rows of `src` into `dst`, splitting the rows over up to n_threads threads
+ * (the calling thread takes the first share and any share whose thread failed to start). */
+static pg_status quantize_tensor(pg__dtype dt, const pg__tensor *src, void *dst,
+                                 int32_t n_threads)
+{
+    int64_t n = src->rows / MIN_ROWS_PER_THREAD;
+    if (n > n_threads) {
+        n = n_threads;
+    }
+    if (n <= 1) {
+        return pg__quantize_rows(dt, src, dst, 0, src->rows);
+    }
+    quant_job *jobs = pg__calloc((size_t)n, sizeof *jobs);
+    pthread_t *tids = pg__calloc((size_t)n, sizeof *tids);
+    bool *running = pg__calloc((size_t)n, sizeof *running);
+    if (!jobs || !tids || !running) {
+        free(jobs);
+        free(tids);
+        free(running);
+        return PG_ERR_OUT_OF_MEMORY;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        jobs[i] = (quant_job){ .dt = dt, .src = src, .dst = dst, .r0 = src->rows * i / n,
+                               .r1 = src->rows * (i + 1) / n };
+        running[i] = i > 0 && pthread_create(&tids[i], NULL, quant_worker, &jobs[i]) == 0;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (!running[i]) {
+            quant_worker(&jobs[i]);
+        }
+    }
+    for (int64_t i = 0; i < n; i++) {
+        if (running[i]) {
+            pthread_join(tids[i], NULL);
+        }
+    }
+    pg_status st = PG_OK;
+    for (int64_t i = 0; i < n && st == PG_OK; i++) {
+        if (jobs[i].st != PG_OK) {
+            st = pg__error(jobs[i].st, "%s", jobs[i].err);
+        }
+    }
+    free(jobs);
+    free(tids);
+    free(running);
+    return st;
+}
+
+/* Reserves `bytes` of the owned block; in the fill pass returns where they are. */
+static void *reserve(owned_pass *p, size_t bytes)
+{
+    p->off = (p->off + OWNED_ALIGN - 1) & ~(size_t)(OWNED_ALIGN - 1);
+    void *at = p->fill ? p->base + p->off : NULL;
+    p->off += bytes;
+    return at;
+}
+
+static pg_status visit_owned(void *user, pg__tensor *t, bool matmul)
+{
+    owned_pass *p = user;
+    pg_model *m = p->m;
+    bool tied_head = p->tied && t == &m->decoder.lm_head;
+    if (!t->data) {
+        return PG_OK;
+    }
+    if (wants_quant(p, t, matmul)) {
+        size_t q = pg__quant_size(p->qdt, t->rows, t->cols);
+        if (q == 0) {
+            return pg__error(PG_ERR_UNSUPPORTED, "tensor '%s': quantization to %s is not "
+                             "available for %lld x %lld",
+                             t->name, p->qdt == PG__Q8 ? "Q8" : "Q4", (long long)t->rows,
+                             (long long)t->cols);
+        }
+        void *dst = reserve(p, q);
+        if (!p->fill) {
+            p->n_quant++;
+            return PG_OK;
+        }
+        pg_status st = quantize_tensor(p->qdt, t, dst, p->n_threads);
+        if (st != PG_OK) {
+            pg__error_prefix("quantizing '%s'", t->name);
+            return st;
+        }
+        t->dtype = p->qdt;
+        t->data = dst;
+        p->n_quant_done++;
+        if (p->progress && p->progress(p->progress_user,
+                                       (float)p->n_quant_done / (float)p->n_quant) != 0) {
+            return pg__error(PG_ERR_CANCELLED, "model load cancelled by the progress callback");
+        }
+        return PG_OK;
+    }
+    if (tied_head || !misaligned(t)) {
+        return PG_OK; /* used in place; a tied head follows the embedding afterwards */
+    }
+    size_t bytes = plain_bytes(t);
+    void *dst = reserve(p, bytes);
+    if (p->fill) {
+        memcpy(dst, t->data, bytes);
+        t->data = dst;
+        p->n_copied++;
+    }
+    return PG_OK;
+}
+
+typedef struct stats {
+    const pg_model *m;
+    uint64_t bytes;
+    uint64_t elems_by_dtype[8];
+} stats;
+
+static pg_status visit_stats(void *user, pg__tensor *t, bool matmul)
+{
+    (void)matmul;
+    stats *s = user;
+    const pg__decoder_weights *d = &s->m->decoder;
+    if (t == &d->lm_head && t->data == d->embed.data) {
+        return PG_OK; /* tied: stored once */
+    }
+    uint64_t elems = (uint64_t)t->rows * (uint64_t)t->cols;
+    if (t->dtype == PG__Q8 || t->dtype == PG__Q4) {
+        s->bytes += pg__quant_size(t->dtype, t->rows, t->cols);
+    } else {
+        s->bytes += elems * elem_size(t->dtype);
+    }
+    if ((unsigned)t->dtype < 8) {
+        s->elems_by_dtype[t->dtype] += elems;
+    }
+    return PG_OK;
+}
+
+/* weight_bytes = bytes as used; weight_dtype = the type holding most parameters. */
+static void compute_stats(pg_model *m)
+{
+    stats s = { .m = m };
+    pg__model_foreach_tensor(m, visit_stats, &s);
+    int32_t best = PG_DTYPE_AUTO;
+    for (int32_t dt = 1; dt < 8; dt++) {
+        if (s.elems_by_dtype[dt] > 0 &&
+            (best == PG_DTYPE_AUTO || s.elems_by_dtype[dt] > s.elems_by_dtype[best])) {
+            best = dt;
+        }
+    }
+    m->weight_bytes = m->n_files ? s.bytes : 0;
+    m->weight_dtype = best;
+}
+
+pg_status pg__model_make_owned(pg_model *m, int32_t weight_dtype, int32_t n_threads,
+                               pg_progress_fn progress, void *progress_user)
+{
+    owned_pass p = { .m = m, .n_threads = n_threads > 0 ? n_threads : 1,
+                     .progress = progress, .progress_user = progress_user };
+    if (weight_dtype == PG_DTYPE_Q8 || weight_dtype == PG_DTYPE_Q4) {
+        p.qdt = (pg__dtype)weight_dtype;
+    }
+    bool tied = m->decoder.lm_head.data == m->decoder.embed.data;
+    p.tied = tied;
+    pg_status st = pg__model_foreach_tensor(m, visit_owned, &p);
+    if (st == PG_OK && p.off > 0) {
+        m->owned = pg__aligned_alloc(p.off);
+        if (!m->owned) {
+            return PG_ERR_OUT_OF_MEMORY;
+        }
+        m->owned_size = p.off;
+        p.fill = true;
+        p.base = m->owned;
+        p.off = 0;
+        st = pg__model_foreach_tensor(m, visit_owned, &p);
+    }
+    if (st != PG_OK) {
+        return st;
+    }
+    if (tied && m->decoder.lm_head.dtype != PG__Q8 && m->decoder.lm_head.dtype != PG__Q4) {
+        m->decoder.lm_head = m->decoder.embed; /* follows an embedding that was copied */
+    }
+    compute_stats(m);
+    if (p.n_quant || p.n_copied) {
+        pg__log(&m->logger, PG_LOG_INFO, "%s: %zu tensors quantized, %zu copied for alignment "
+                "(%zu bytes owned)", m->path, p.n_quant_done, p.n_copied, m->owned_size);
+    }
+    return PG_OK;
+}

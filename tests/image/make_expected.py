@@ -1,0 +1,78 @@
+#!/usr/bin/python3
+"""Copies the small image fixtures and the expected Pillow results into tests/data/image/.
+
+Run by hand (with Debian's /usr/bin/python3) when ../shared/fixtures changes; the tests only
+read what this writes, so they run on a fresh clone without ../shared.
+
+  decode_expected.tsv      path, Pillow result (ok/error), width, height, mode,
+                           sha256[:16] of Pillow's convert("RGB") bytes (no EXIF transpose)
+  preprocess_expected.tsv  input, size, resample, sha256[:16] of Pillow's resized RGB bytes
+  files/<path>             the fixture files up to MAX_COPY bytes
+  models/                  the oracle's input images and the small pixel_values goldens
+"""
+import json, os, shutil, sys
+
+here = os.path.dirname(os.path.abspath(__file__))
+repo = os.path.dirname(os.path.dirname(here))
+shared = os.environ.get('PG_SHARED_FIXTURES', os.path.join(repo, '..', 'shared', 'fixtures'))
+imgs = os.path.join(shared, 'images')
+out = os.path.join(repo, 'tests', 'data', 'image')
+MAX_COPY = 100_000
+
+os.makedirs(out, exist_ok=True)
+manifest = json.load(open(os.path.join(imgs, 'MANIFEST.json')))
+rows = []
+for e in manifest:
+    p = e['path']
+    if p.startswith('preprocess_golden/'):
+        continue
+    ok = e.get('pil_decode') == 'ok'
+    w, h = e.get('size') or (0, 0)
+    rows.append('\t'.join([p, 'ok' if ok else 'error', str(w), str(h), e.get('pil_mode') or '-',
+                           e.get('pil_rgb_sha256', '-') if ok else '-']))
+    if e['bytes'] <= MAX_COPY:
+        dst = os.path.join(out, 'files', p)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        shutil.copyfile(os.path.join(imgs, p), dst)
+with open(os.path.join(out, 'decode_expected.tsv'), 'w') as f:
+    f.write('# path\tpillow\twidth\theight\tmode\trgb_sha256_16\n' + '\n'.join(rows) + '\n')
+
+golden = json.load(open(os.path.join(imgs, 'preprocess_golden', 'preprocess_golden.json')))
+with open(os.path.join(out, 'preprocess_expected.tsv'), 'w') as f:
+    f.write('# input\tsize\tresample\trgb_sha256_16\n')
+    for g in golden:
+        f.write(f"{g['input']}\t{g['size']}\t{g['resample']}\t{g['rgb_sha256']}\n")
+
+models = os.path.join(shared, 'models')
+mdst = os.path.join(out, 'models')
+os.makedirs(mdst, exist_ok=True)
+for name in sorted(os.listdir(os.path.join(models, 'images'))):
+    shutil.copyfile(os.path.join(models, 'images', name), os.path.join(mdst, name))
+for cfg in ('tiny', 'tiny_b'):
+    gdir = os.path.join(models, 'golden', cfg)
+    for d in sorted(os.listdir(gdir)):
+        src = os.path.join(gdir, d, 'pixel_values.npy')
+        if d.startswith('image_') and os.path.exists(src):
+            shutil.copyfile(src, os.path.join(mdst, f'{cfg}__{d}__pixel_values.npy'))
+print('wrote', out)
+
+# EXIF orientation: Pillow's ImageOps.exif_transpose (what HF load_image applies), for every
+# file Pillow decodes whose transposed pixels differ from the plain decode.
+import hashlib
+from PIL import Image, ImageOps
+with open(os.path.join(out, 'exif_expected.tsv'), 'w') as f:
+    f.write('# path\torientation\twidth\theight\trgb_sha256_16 after exif_transpose\n')
+    for e in manifest:
+        p = e['path']
+        if e.get('pil_decode') != 'ok' or p.startswith('preprocess_golden/'):
+            continue
+        try:
+            im = Image.open(os.path.join(imgs, p))
+            o = im.getexif().get(0x0112)
+            t = ImageOps.exif_transpose(im).convert('RGB')
+        except Exception as ex:  # noqa: BLE001 - report and go on
+            print('skip', p, ex)
+            continue
+        if o is None:
+            continue
+        f.write(f"{p}\t{o}\t{t.size[0]}\t{t.size[1]}\t{hashlib.sha256(t.tobytes()).hexdigest()[:16]}\n")
