@@ -148,6 +148,8 @@ static pg_status run_decoder(
     if (job->hit_eof) {
         return pg__error(PG_ERR_FORMAT, "JPEG: file is truncated in the header");
     }
+    /* Read now: saved markers live in libjpeg's image pool, freed by jpeg_finish_decompress. */
+    *orientation = exif_from_markers(cinfo);
     pg_status st = pg__image_check_size(lim, cinfo->image_width, cinfo->image_height, "JPEG");
     if (st != PG_OK) {
         return st;
@@ -192,7 +194,6 @@ static pg_status run_decoder(
     if (job->hit_eof) {
         return pg__error(PG_ERR_FORMAT, "JPEG: file is truncated (no end-of-image marker)");
     }
-    *orientation = exif_from_markers(cinfo);
     return PG_OK;
 }
 

@@ -14,7 +14,7 @@ typedef struct pg__text_config {
     int32_t heads;            /* num_attention_heads (default 8) */
     int32_t kv_heads;         /* num_key_value_heads */
     int32_t head_dim;         /* head_dim (default 256) */
-    float query_pre_attn_scalar; /* default = head_dim */
+    float query_pre_attn_scalar; /* default 256 (Gemma2Config), not head_dim */
     float attn_softcap;       /* attn_logit_softcapping (0 = none) */
     float final_softcap;      /* final_logit_softcapping (0 = none) */
     int32_t sliding_window;   /* default 4096 */

@@ -183,10 +183,10 @@ static pg_status load_weights(pg_model *m, const pg_model_options *o, const prog
         st = pg__model_bind_weights(m, m->path);
     }
     if (st == PG_OK) {
-        st = report(pr, 0.4f);
+        st = report(pr, 0.5f);
     }
     if (st == PG_OK) {
-        progress stage = { pr->fn, pr->user, 0.4f, 0.95f };
+        progress stage = { pr->fn, pr->user, 0.5f, 0.95f };
         int32_t threads = o->n_threads > 0 ? o->n_threads : pg__cpu_count();
         st = pg__model_make_owned(m, o->weight_dtype, threads, pr->fn ? stage_progress : NULL,
                                   &stage);

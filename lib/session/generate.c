@@ -153,7 +153,9 @@ static pg_status take_token(pg_session *s, gen_state *g, int32_t id, int32_t *st
     const pg_tokenizer *tok = s->model->tokenizer;
     const size_t text_from = s->text_len;
     pg_status st = append_id(s, id);
-    if (st == PG_OK && tok) {
+    /* Embedding rows past the tokenizer's pieces (the hub's padding rows 257152..257216)
+     * can win the argmax over all rows, as in transformers; they have no text. */
+    if (st == PG_OK && tok && (uint32_t)id < pg__tokenizer_size(tok)) {
         st = pg__detok_stream_push(tok, &g->detok, id, &s->text, &s->text_len, &s->text_cap);
     }
     if (st != PG_OK) {

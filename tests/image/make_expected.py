@@ -55,3 +55,24 @@ for cfg in ('tiny', 'tiny_b'):
         if d.startswith('image_') and os.path.exists(src):
             shutil.copyfile(src, os.path.join(mdst, f'{cfg}__{d}__pixel_values.npy'))
 print('wrote', out)
+
+# EXIF orientation: Pillow's ImageOps.exif_transpose (what HF load_image applies), for every
+# file Pillow decodes whose transposed pixels differ from the plain decode.
+import hashlib
+from PIL import Image, ImageOps
+with open(os.path.join(out, 'exif_expected.tsv'), 'w') as f:
+    f.write('# path\torientation\twidth\theight\trgb_sha256_16 after exif_transpose\n')
+    for e in manifest:
+        p = e['path']
+        if e.get('pil_decode') != 'ok' or p.startswith('preprocess_golden/'):
+            continue
+        try:
+            im = Image.open(os.path.join(imgs, p))
+            o = im.getexif().get(0x0112)
+            t = ImageOps.exif_transpose(im).convert('RGB')
+        except Exception as ex:  # noqa: BLE001 - report and go on
+            print('skip', p, ex)
+            continue
+        if o is None:
+            continue
+        f.write(f"{p}\t{o}\t{t.size[0]}\t{t.size[1]}\t{hashlib.sha256(t.tobytes()).hexdigest()[:16]}\n")
