@@ -112,6 +112,8 @@ pg_status pg__tok_add_piece(pg_tokenizer *tok, const char *piece, size_t len, fl
 pg_status pg__tok_build_index(pg_tokenizer *tok, const char *what);
 /* Builds the byte-fallback table, special ids and tries; validates. */
 pg_status pg__tok_finalize(pg_tokenizer *tok, const char *what);
+/* The byte of a "<0xXX>" piece text, or -1. */
+int pg__parse_byte_piece(const char *s, size_t len);
 /* Id of an exact piece text, or -1. */
 int32_t pg__tok_lookup(const pg_tokenizer *tok, const char *s, size_t len);
 /* Merge table (tokenizer.json). */

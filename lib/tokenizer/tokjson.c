@@ -193,10 +193,7 @@ static pg_status fill_vocab(name *names, const json_t *vocab, const char *what)
         }
         names[id] = (name){key, json_object_iter_key_len(json_object_key_to_iter(key)),
                            PG__PIECE_NORMAL, 0, true};
-        int b;
-        char tail;
-        if (names[id].len == 6 && sscanf(key, "<0x%2x%c", (unsigned *)&b, &tail) == 2 &&
-            tail == '>') {
+        if (pg__parse_byte_piece(key, names[id].len) >= 0) {
             names[id].type = PG__PIECE_BYTE;
         }
     }

@@ -265,8 +265,7 @@ static int hex_digit(char c)
     return -1;
 }
 
-/* The byte of a "<0xXX>" piece, or -1. */
-static int parse_byte_piece(const char *s, size_t len)
+int pg__parse_byte_piece(const char *s, size_t len)
 {
     if (len != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') {
         return -1;
@@ -301,7 +300,7 @@ static pg_status check_pieces(pg_tokenizer *tok, const char *what)
         }
         tok->byte_val[id] = -1;
         if (tok->type[id] == PG__PIECE_BYTE) {
-            int b = parse_byte_piece(s, len);
+            int b = pg__parse_byte_piece(s, len);
             if (b < 0) {
                 return pg__error(PG_ERR_FORMAT, "%s: byte piece %u is not <0xXX>: \"%.20s\"",
                                  what, id, s);
