@@ -105,6 +105,8 @@ struct pg_tokenizer {
 
 /* Piece table building (vocab.c). */
 pg_tokenizer *pg__tok_new(void);
+/* Reserves room for n pieces of text_bytes in all (a hint: adding more still works). */
+pg_status pg__tok_reserve(pg_tokenizer *tok, size_t n_pieces, size_t text_bytes);
 /* Appends a piece as the next id; no duplicate check (done by pg__tok_finalize). */
 pg_status pg__tok_add_piece(pg_tokenizer *tok, const char *piece, size_t len, float score,
                             int type, unsigned attr);

@@ -240,6 +240,14 @@ static pg_status fill_added(name *names, const json_t *added, const json_t *unk_
 
 static pg_status add_pieces(pg_tokenizer *tok, const name *names, size_t n, const char *what)
 {
+    size_t bytes = n;
+    for (size_t id = 0; id < n; id++) {
+        bytes += names[id].len;
+    }
+    pg_status rs = pg__tok_reserve(tok, n, bytes);
+    if (rs) {
+        return rs;
+    }
     for (size_t id = 0; id < n; id++) {
         if (!names[id].set) {
             return pg__error(PG_ERR_FORMAT, "%s: no piece has id %zu", what, id);
