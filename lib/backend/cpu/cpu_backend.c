@@ -188,7 +188,13 @@ static pg_status cpu_matmul(pg__backend *be, float *y, int64_t ldy, const float 
         mt.n_chunk = column_chunk(w->rows, nt, m <= 4 ? 8 : 4, 16);
         st = run(cb, 0, quant_task, &mt, cdiv(w->rows, mt.n_chunk));
     } else if (m <= k->gemv_max_m) {
+        /* Memory-bound: at least 8 tasks per thread, and at most ~4 MiB of weights per
+         * task, so a thread the OS preempts mid-task holds up little (the output head
+         * is 1.2 GB). */
         mt.n_chunk = column_chunk(w->rows, nt, 8, 16);
+        int64_t max_rows = ((int64_t)4 << 20) / (w->cols * (int64_t)pg__dtype_size(w->dtype));
+        max_rows = max_rows < 16 ? 16 : max_rows / 16 * 16;
+        mt.n_chunk = mt.n_chunk < max_rows ? mt.n_chunk : max_rows;
         st = run(cb, 0, gemv_task, &mt, cdiv(w->rows, mt.n_chunk));
     } else {
         /* About 4 tasks per thread along n (a multiple of the thread count), each of at
