@@ -54,6 +54,9 @@ for cfg in ('tiny', 'tiny_b'):
         src = os.path.join(gdir, d, 'pixel_values.npy')
         if d.startswith('image_') and os.path.exists(src):
             shutil.copyfile(src, os.path.join(mdst, f'{cfg}__{d}__pixel_values.npy'))
+for name in sorted(os.listdir(imgs)):
+    if name.startswith('LICENSE.'):
+        shutil.copyfile(os.path.join(imgs, name), os.path.join(out, 'files', name))
 print('wrote', out)
 
 # EXIF orientation: Pillow's ImageOps.exif_transpose (what HF load_image applies), for every
