@@ -36,17 +36,24 @@ static inline uint32_t packed_sample(const uint8_t *row, uint32_t i, uint32_t bi
     return (row[i / per_byte] >> shift) & mask;
 }
 
+/* 16-bit sample i of a row in host byte order (memcpy: no alignment or aliasing concerns). */
+static inline uint32_t sample16(const uint8_t *row, size_t i)
+{
+    uint16_t v;
+    memcpy(&v, row + 2 * i, 2);
+    return v;
+}
+
 /* Converts one decoded row (SPNG_FMT_PNG: packed low depths, host-endian 16-bit). */
 static void convert_row(const png_job *j, const uint8_t *s, uint8_t *d, uint32_t w)
 {
     const uint32_t bits = j->ihdr.bit_depth;
-    const uint16_t *s16 = (const uint16_t *)(const void *)s;
     switch (j->ihdr.color_type) {
     case SPNG_COLOR_TYPE_GRAYSCALE:
         for (uint32_t x = 0; x < w; x++, d += 3) {
             uint32_t v;
             if (bits == 16) {
-                v = s16[x] > 255 ? 255 : s16[x];
+                v = sample16(s, x) > 255 ? 255 : sample16(s, x);
             } else {
                 v = packed_sample(s, x, bits);
                 v = bits == 1 ? v * 255 : bits == 2 ? v * 0x55 : bits == 4 ? v * 0x11 : v;
@@ -57,7 +64,7 @@ static void convert_row(const png_job *j, const uint8_t *s, uint8_t *d, uint32_t
     case SPNG_COLOR_TYPE_TRUECOLOR:
         for (uint32_t x = 0; x < w; x++, d += 3) {
             for (int c = 0; c < 3; c++) {
-                d[c] = bits == 16 ? (uint8_t)(s16[3 * x + c] >> 8) : s[3 * x + c];
+                d[c] = bits == 16 ? (uint8_t)(sample16(s, 3 * (size_t)x + c) >> 8) : s[3 * x + c];
             }
         }
         break;
@@ -68,13 +75,13 @@ static void convert_row(const png_job *j, const uint8_t *s, uint8_t *d, uint32_t
         break;
     case SPNG_COLOR_TYPE_GRAYSCALE_ALPHA:
         for (uint32_t x = 0; x < w; x++, d += 3) {
-            d[0] = d[1] = d[2] = bits == 16 ? (uint8_t)(s16[2 * x] >> 8) : s[2 * x];
+            d[0] = d[1] = d[2] = bits == 16 ? (uint8_t)(sample16(s, 2 * (size_t)x) >> 8) : s[2 * x];
         }
         break;
     default: /* SPNG_COLOR_TYPE_TRUECOLOR_ALPHA */
         for (uint32_t x = 0; x < w; x++, d += 3) {
             for (int c = 0; c < 3; c++) {
-                d[c] = bits == 16 ? (uint8_t)(s16[4 * x + c] >> 8) : s[4 * x + c];
+                d[c] = bits == 16 ? (uint8_t)(sample16(s, 4 * (size_t)x + c) >> 8) : s[4 * x + c];
             }
         }
         break;
@@ -159,7 +166,8 @@ static int exif_block_orientation(const uint8_t *d, size_t n, bool *present)
 }
 
 /* ImageMagick's "Raw profile type exif" text: "\nexif\n   <len>\n<hex lines>". Pillow joins
- * the lines after the third "\n" and reads them with bytes.fromhex (whitespace ignored). */
+ * the lines after the third "\n" and reads them with bytes.fromhex (which skips whitespace
+ * between bytes). */
 static int raw_profile_orientation(const char *t, size_t n, bool *present)
 {
     size_t i = 0;
@@ -181,9 +189,12 @@ static int raw_profile_orientation(const char *t, size_t n, bool *present)
                 : c >= 'a' && c <= 'f' ? c - 'a' + 10
                 : c >= 'A' && c <= 'F' ? c - 'A' + 10
                                        : -1;
+        if (c == '\n') {
+            continue; /* Pillow removes the line breaks before decoding */
+        }
         if (v < 0) {
-            ok = c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\v' || c == '\f';
-            ok = ok && hi < 0; /* whitespace between the two digits of a byte is invalid */
+            ok = c == ' ' || c == '\r' || c == '\t' || c == '\v' || c == '\f';
+            ok = ok && hi < 0; /* other whitespace between two digits of a byte is invalid */
         } else if (hi < 0) {
             hi = v;
         } else {
