@@ -104,10 +104,14 @@ static void convert_row(const jpeg_job *job, uint8_t *d)
 
 static int exif_from_markers(const struct jpeg_decompress_struct *cinfo)
 {
-    /* Pillow reads the first APP1 that starts with "Exif". */
+    /* Pillow keeps the first APP1 that starts with "Exif\0" and parses it as TIFF after
+     * "Exif\0\0"; a block without the second NUL does not parse, so no orientation. */
     for (jpeg_saved_marker_ptr m = cinfo->marker_list; m; m = m->next) {
-        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 &&
-            memcmp(m->data, "Exif\0\0", 6) == 0) {
+        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 5 &&
+            memcmp(m->data, "Exif\0", 5) == 0) {
+            if (m->data_length < 6 || m->data[5] != 0) {
+                return 0;
+            }
             return pg__exif_orientation(m->data + 6, m->data_length - 6);
         }
     }
