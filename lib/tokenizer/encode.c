@@ -7,7 +7,7 @@
  *   PG_TOKENIZE_NO_PARSE_SPECIAL (SentencePiece): the whole text is normalized and
  *     BPE-encoded with the USER_DEFINED pieces frozen; control-token text stays text.
  * Normalization: ' ' -> U+2581 (escape_whitespace), optional dummy prefix and whitespace
- * cleanup as the file's normalizer says (tokenizer.c refuses normalizers it cannot do).
+ * cleanup as the file's normalizer says (the readers refuse normalizers this cannot do).
  */
 #include "tokenizer/tok_impl.h"
 
@@ -105,6 +105,15 @@ static pg_status normalize(const pg_tokenizer *tok, const unsigned char *s, size
             o += 3;
         } else {
             *o++ = ' ';
+        }
+    }
+    if (tok->remove_extra_whitespace) {
+        /* SentencePiece strips trailing whitespace from the normalized text, where a U+2581
+         * typed in the input looks the same as an escaped space. */
+        size_t k = tok->escape_whitespace ? 3 : 1;
+        const char *mark = tok->escape_whitespace ? SPACE_MARK : " ";
+        while ((size_t)(o - *buf) >= k && memcmp(o - k, mark, k) == 0) {
+            o -= k;
         }
     }
     *out_len = (size_t)(o - *buf);

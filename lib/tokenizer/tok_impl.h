@@ -74,8 +74,12 @@ struct pg_tokenizer {
     uint8_t *attr;          /* PG__ATTR_* bits */
     int16_t *byte_val;      /* for BYTE pieces the byte value, else -1 */
 
-    uint32_t *slots;        /* piece text -> id + 1 (0 = empty), open addressing */
+    uint64_t *slots;        /* piece text -> (hash tag << 32) | (id + 1); 0 = empty */
     uint32_t slot_mask;
+    int32_t ascii_id[128];  /* id of each one-byte piece, -1 = none (the commonest lookup) */
+
+    uint64_t *pairs;        /* set of (char, next char) found inside pieces; see bpe.c */
+    uint32_t pair_mask, n_pairs;
 
     bool use_merges;        /* tokenizer.json: rank merges by list order (Hugging Face BPE) */
     pg__merge_slot *merges;
@@ -101,6 +105,8 @@ struct pg_tokenizer {
 
 /* Piece table building (vocab.c). */
 pg_tokenizer *pg__tok_new(void);
+/* Reserves room for n pieces of text_bytes in all (a hint: adding more still works). */
+pg_status pg__tok_reserve(pg_tokenizer *tok, size_t n_pieces, size_t text_bytes);
 /* Appends a piece as the next id; no duplicate check (done by pg__tok_finalize). */
 pg_status pg__tok_add_piece(pg_tokenizer *tok, const char *piece, size_t len, float score,
                             int type, unsigned attr);
@@ -108,6 +114,8 @@ pg_status pg__tok_add_piece(pg_tokenizer *tok, const char *piece, size_t len, fl
 pg_status pg__tok_build_index(pg_tokenizer *tok, const char *what);
 /* Builds the byte-fallback table, special ids and tries; validates. */
 pg_status pg__tok_finalize(pg_tokenizer *tok, const char *what);
+/* The byte of a "<0xXX>" piece text, or -1. */
+int pg__parse_byte_piece(const char *s, size_t len);
 /* Id of an exact piece text, or -1. */
 int32_t pg__tok_lookup(const pg_tokenizer *tok, const char *s, size_t len);
 /* Merge table (tokenizer.json). */
@@ -115,6 +123,10 @@ pg_status pg__tok_merges_init(pg_tokenizer *tok, size_t n_merges);
 void pg__tok_merge_put(pg_tokenizer *tok, int32_t left, int32_t right, uint32_t rank,
                        int32_t result);
 const pg__merge_slot *pg__tok_merge_get(const pg_tokenizer *tok, int32_t left, int32_t right);
+
+/* Whether some piece holds the character `a` (its UTF-8 bytes packed big-endian into an
+ * integer) directly followed by `b`; if not, no merge crosses between them. */
+bool pg__tok_pair_possible(const pg_tokenizer *tok, uint32_t a, uint32_t b);
 
 static inline bool pg__tok_mergeable(const pg_tokenizer *tok, int32_t id)
 {
