@@ -43,7 +43,10 @@ def test_golden_greedy_ids(request, dtype, golden_tiny, model_images):
             assert got[:len(want)] == want, case["id"]
             if stops:
                 assert got == want and session.stop_reason == StopReason.EOS
-            assert text == session.text == model.detokenize(got)
+            assert text == session.text
+            if all(t < model.tokenizer.vocab_size for t in got):
+                # (random tiny weights may pick the unused padding rows 2177..2239)
+                assert text == model.detokenize(got)
 
 
 def test_matches_the_pg_tool(tiny_model, tiny_dir, golden_tiny, model_images):
@@ -53,15 +56,16 @@ def test_matches_the_pg_tool(tiny_model, tiny_dir, golden_tiny, model_images):
         pytest.skip("PG_TOOL not set")
     case = golden_tiny[0]["cases"][0]
     image = os.path.join(model_images, case["image"])
-    res = subprocess.run([tool, "generate", "--model", tiny_dir, "--image", image,
-                          "--prompt", case["prompt"], "--max-tokens", str(case["n_steps"]),
-                          "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    res = subprocess.run([tool, "generate", "-m", tiny_dir, "-i", image,
+                          "-p", case["prompt"], "-n", str(case["n_steps"]), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          universal_newlines=True)
     assert res.returncode == 0, res.stderr
-    c_ids = json.loads(res.stdout.strip().splitlines()[-1])["ids"]
+    c_out = json.loads(res.stdout.strip().splitlines()[-1])
     with Session(tiny_model) as session:
         run_case(session, model_images, case)
-        assert session.output_ids == c_ids
+        assert session.output_ids == c_out["ids"]
+        assert session.prompt_ids == c_out["prompt_ids"]
+        assert session.text == c_out["text"]
 
 
 def _session_with_image(model, images, name="cat_chelsea.png"):
@@ -146,26 +150,36 @@ def test_sampling_is_reproducible(tiny_model, model_images):
 
 
 def test_ctrl_c_interrupts_generation_cleanly(tiny_model, model_images):
-    """SIGINT while the main thread is inside the C generate call: the library is interrupted
-    at once (by the binding's watcher thread), KeyboardInterrupt comes out, and the session
-    works again afterwards."""
+    """SIGINT from another thread during generation: the binding's watcher thread interrupts
+    the library, KeyboardInterrupt comes out, and the session works again afterwards.
+    The token callback waits until the signal was sent, so it always lands mid-generation."""
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals need the main thread")
-    started = threading.Event()
+    started, sent = threading.Event(), threading.Event()
 
     def send_sigint():
-        started.wait(10)
-        os.kill(os.getpid(), signal.SIGINT)
+        if started.wait(30):
+            os.kill(os.getpid(), signal.SIGINT)
+        sent.set()
+
+    def on_token(token):
+        if token.index == 3:
+            started.set()
+            sent.wait(30)
 
     killer = threading.Thread(target=send_sigint)
     with _session_with_image(tiny_model, model_images) as session:
         reference = session.generate("caption en", max_new_tokens=8)
         killer.start()
-        with pytest.raises(KeyboardInterrupt):
-            session.generate("caption en", max_new_tokens=900,
-                             on_token=lambda t: started.set())
-        killer.join()
-        assert len(session.output_ids) < 900
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                session.generate("caption en", max_new_tokens=900, on_token=on_token)
+        finally:
+            started.set()
+            killer.join()
+        assert 4 <= len(session.output_ids) < 900  # "soon": the next check after the signal
+        assert session.stop_reason == StopReason.INTERRUPT
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
         assert session.generate("caption en", max_new_tokens=8) == reference
 
 
@@ -238,3 +252,20 @@ def test_model_info(tiny_model):
     assert (info.image_size, info.patch_size, info.image_tokens) == (56, 14, 16)
     assert (info.text_layers, info.text_hidden, info.vision_layers) == (3, 96, 2)
     assert info.vocab_size == 2240 and info.n_params > 0 and info.variant
+
+
+def test_a_late_ctrl_c_does_not_cancel_the_next_call(tiny_model, model_images):
+    """An interrupt that reaches the library after a call's last check stays pending there;
+    the binding remembers that it sent one and discards it (white-box: the late signal is
+    simulated, since its timing cannot be forced)."""
+    with _session_with_image(tiny_model, model_images) as session:
+        reference = session.generate("caption en", max_new_tokens=5)
+        paligemma._ffi.lib.pg_session_interrupt(session._h)  # the late interrupt
+        session._stale_interrupt = True  # what the guard records in that case
+        assert session.generate("caption en", max_new_tokens=5) == reference
+        # Without the binding's note, a pending interrupt is the library's to apply.
+        session.interrupt()
+        with pytest.raises(PaliGemmaError) as info:
+            session.generate("caption en", max_new_tokens=5)
+        assert info.value.status == Status.CANCELLED
+        assert session.generate("caption en", max_new_tokens=5) == reference

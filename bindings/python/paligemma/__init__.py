@@ -696,27 +696,61 @@ class _SigintGuard:
     the application's own handler is left alone). While active, SIGINT is recorded by a
     handler that does not raise, and a wake-up pipe lets a watcher thread call the thread-safe
     pg_session_interrupt() at once, even while the main thread is inside C (no Python code
-    would run there until the call returns). After the call, KeyboardInterrupt is raised.
+    runs there until the call returns). After the call, KeyboardInterrupt is raised.
+
+    The library keeps an interrupt that arrives after the call's last check pending for the
+    next call; ``stale`` tells the session so it can discard it (see Session._long_call).
     """
 
     def __init__(self, session_ptr: Any) -> None:
         self._session = session_ptr
-        self.fired = False
+        self.fired = False  # SIGINT arrived while the guard was active
+        self.sent = False  # pg_session_interrupt was called for it
+        self.cancelled = False  # the call returned PG_ERR_CANCELLED
+        self._in_flight = False
+        self._lock = threading.Lock()
         self._active = (threading.current_thread() is threading.main_thread()
                         and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
 
+    @property
+    def stale(self) -> bool:
+        """An interrupt was sent that the call did not consume."""
+        return self.sent and not self.cancelled
+
+    def _interrupt(self) -> None:
+        with self._lock:
+            self.fired = True
+            if self._in_flight and not self.sent:
+                self.sent = True
+                lib.pg_session_interrupt(self._session)
+
     def _on_sigint(self, _signum: int, _frame: Any) -> None:
-        self.fired = True
-        lib.pg_session_interrupt(self._session)
+        # Runs on the main thread at the next bytecode: inside a token callback (the call is
+        # in flight) or after the call. The watcher usually got there first.
+        self._interrupt()
 
     def _watch(self) -> None:
         while True:
             data = os.read(self._rfd, 64)
             if int(signal.SIGINT) in data:
-                self.fired = True
-                lib.pg_session_interrupt(self._session)
+                self._interrupt()
             if not data or 0 in data:
                 return
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Calls ``fn(*args)`` (a long library call) under the guard."""
+        if self.fired:
+            raise KeyboardInterrupt  # Ctrl-C came before the call could start
+        with self._lock:
+            self._in_flight = True
+        try:
+            return fn(*args)
+        except PaliGemmaError as exc:
+            self.cancelled = exc.status == _ffi.PG_ERR_CANCELLED
+            raise
+        finally:
+            with self._lock:
+                self._in_flight = False
 
     def __enter__(self) -> "_SigintGuard":
         if not self._active:
@@ -784,6 +818,7 @@ class Session(_Handle):
         self._h = h
         self.model = model  # keeps the model's Python-side callbacks alive
         self._busy = threading.Lock()
+        self._stale_interrupt = False
 
     # -- internal ------------------------------------------------------------------------------
 
@@ -794,6 +829,31 @@ class Session(_Handle):
                                  "the session is in use by another call (one thread at a time)",
                                  "", status_string(_ffi.PG_ERR_BAD_STATE))
         return h
+
+    def _long_call(self, fn: Callable[..., Any], *args: Any, guard: bool = True) -> Any:
+        """Runs prefill/feed/generate (``args[0]`` is the session) with Ctrl-C handling.
+
+        An interrupt that arrived just after an earlier call's last check stays pending in the
+        library and would cancel this call at once; that stale interrupt is consumed by one
+        retry, so a Ctrl-C never leaks into the next call.
+        """
+        stale, self._stale_interrupt = self._stale_interrupt, False
+        for attempt in (0, 1):
+            sigint = _SigintGuard(args[0]) if guard else None
+            try:
+                if sigint is None:
+                    return fn(*args)
+                with sigint:
+                    return sigint.run(fn, *args)
+            except PaliGemmaError as exc:
+                fresh = sigint is not None and sigint.sent
+                if attempt == 0 and stale and not fresh and exc.status == _ffi.PG_ERR_CANCELLED:
+                    continue
+                raise
+            finally:
+                if sigint is not None and sigint.stale:
+                    self._stale_interrupt = True
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         """Frees the session. Refused (PaliGemmaError BAD_STATE) while a call is running."""
@@ -848,8 +908,7 @@ class Session(_Handle):
         """Runs the vision tower (if needed) and the prefill now (generate does it anyway)."""
         h = self._enter_busy()
         try:
-            with _SigintGuard(h):
-                lib.pg_session_prefill(h)
+            self._long_call(lib.pg_session_prefill, h)
         finally:
             self._busy.release()
 
@@ -858,8 +917,7 @@ class Session(_Handle):
         arr = (c_int32 * max(len(ids), 1))(*ids)
         h = self._enter_busy()
         try:
-            with _SigintGuard(h):
-                lib.pg_session_feed(h, arr, len(ids))
+            self._long_call(lib.pg_session_feed, h, arr, len(ids))
         finally:
             self._busy.release()
 
@@ -948,13 +1006,12 @@ class Session(_Handle):
             opts.on_token = callback
         h = self._enter_busy()
         try:
-            with _SigintGuard(h):
-                try:
-                    lib.pg_session_generate(h, byref(opts))
-                except PaliGemmaError:
-                    if failure:
-                        raise failure[0] from None
-                    raise
+            try:
+                self._long_call(lib.pg_session_generate, h, byref(opts))
+            except PaliGemmaError:
+                if failure:
+                    raise failure[0] from None
+                raise
             if failure:
                 raise failure[0]
         finally:
@@ -990,11 +1047,15 @@ class Session(_Handle):
         opts.on_token = callback
         h = self._enter_busy()
 
+        outcome: List[int] = []
+
         def work() -> None:
             try:
-                lib.pg_session_generate(h, byref(opts))
+                self._long_call(lib.pg_session_generate, h, byref(opts), guard=False)
+                outcome.append(_ffi.PG_OK)
                 pieces.put(_STREAM_END)
             except BaseException as exc:
+                outcome.append(getattr(exc, "status", -1))
                 pieces.put(exc)
 
         worker = threading.Thread(target=work, name="paligemma-stream", daemon=True)
@@ -1017,6 +1078,8 @@ class Session(_Handle):
             if not finished:
                 lib.pg_session_interrupt(h)
             worker.join()
+            if not finished and outcome != [_ffi.PG_ERR_CANCELLED]:
+                self._stale_interrupt = True  # it finished before seeing the interrupt
             self._busy.release()
             del keep, callback
 
