@@ -34,7 +34,7 @@ import os
 import queue
 import signal
 import threading
-from ctypes import POINTER, byref, c_char, c_char_p, c_float, c_int32, c_int64, c_size_t
+from ctypes import POINTER, byref, c_char_p, c_float, c_int32, c_int64, c_size_t
 from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Sequence, Tuple,
                     Union)
