@@ -269,3 +269,14 @@ def test_a_late_ctrl_c_does_not_cancel_the_next_call(tiny_model, model_images):
             session.generate("caption en", max_new_tokens=5)
         assert info.value.status == Status.CANCELLED
         assert session.generate("caption en", max_new_tokens=5) == reference
+
+
+def test_results_are_not_read_during_a_stream(tiny_model, model_images):
+    with _session_with_image(tiny_model, model_images) as session:
+        stream = session.stream("caption en", max_new_tokens=8)
+        first = next(stream)
+        with pytest.raises(PaliGemmaError) as info:
+            session.output_ids
+        assert info.value.status == Status.BAD_STATE
+        rest = "".join(stream)
+        assert first + rest == session.text

@@ -830,6 +830,15 @@ class Session(_Handle):
                                  "", status_string(_ffi.PG_ERR_BAD_STATE))
         return h
 
+    def _idle_ptr(self) -> Any:
+        """The handle for reading results, refused while a call (or a stream) is running."""
+        h = self._ptr()
+        if self._busy.locked():
+            raise PaliGemmaError(_ffi.PG_ERR_BAD_STATE,
+                                 "session results cannot be read while a call is running",
+                                 "", status_string(_ffi.PG_ERR_BAD_STATE))
+        return h
+
     def _long_call(self, fn: Callable[..., Any], *args: Any, guard: bool = True) -> Any:
         """Runs prefill/feed/generate (``args[0]`` is the session) with Ctrl-C handling.
 
@@ -1101,27 +1110,27 @@ class Session(_Handle):
     def text(self) -> str:
         """The text of the last generation."""
         n = c_size_t()
-        ptr = lib.pg_session_text(self._ptr(), byref(n))
+        ptr = lib.pg_session_text(self._idle_ptr(), byref(n))
         return _text(ctypes.string_at(ptr, n.value)) if ptr and n.value else ""
 
     @property
     def output_ids(self) -> List[int]:
         """The ids of the last generation (EOS excluded)."""
         n = c_size_t()
-        ptr = lib.pg_session_output_ids(self._ptr(), byref(n))
+        ptr = lib.pg_session_output_ids(self._idle_ptr(), byref(n))
         return list(ptr[:n.value]) if ptr and n.value else []
 
     @property
     def prompt_ids(self) -> List[int]:
         """The whole prompt: image tokens, ``<bos>``, prompt tokens, ``\\n``."""
         n = c_size_t()
-        ptr = lib.pg_session_prompt_ids(self._ptr(), byref(n))
+        ptr = lib.pg_session_prompt_ids(self._idle_ptr(), byref(n))
         return list(ptr[:n.value]) if ptr and n.value else []
 
     @property
     def stop_reason(self) -> StopReason:
         """Why the last generation stopped."""
-        value = int(lib.pg_session_stop_reason(self._ptr()))
+        value = int(lib.pg_session_stop_reason(self._idle_ptr()))
         try:
             return StopReason(value)
         except ValueError:  # a newer library's reason
@@ -1132,14 +1141,14 @@ class Session(_Handle):
         """Timings of the last prefill/generation."""
         raw = _ffi.pg_timings()
         raw.struct_size = ctypes.sizeof(raw)
-        lib.pg_session_get_timings(self._ptr(), byref(raw))
+        lib.pg_session_get_timings(self._idle_ptr(), byref(raw))
         return Timings(raw.preprocess_ms, raw.vision_ms, raw.prefill_ms, raw.prefill_tokens,
                        raw.decode_ms, raw.decode_tokens, raw.ttft_ms, bool(raw.image_cache_hit))
 
     @property
     def last_error(self) -> str:
         """The message of the last failed call on this session ("" if none)."""
-        return _text(lib.pg_session_last_error(self._ptr()))
+        return _text(lib.pg_session_last_error(self._idle_ptr()))
 
     def logits(self) -> "numpy.ndarray":
         """A copy of the soft-capped logits after the last prefilled or fed token."""
@@ -1147,7 +1156,7 @@ class Session(_Handle):
 
         ptr = POINTER(c_float)()
         n = c_size_t()
-        lib.pg_session_logits(self._ptr(), byref(ptr), byref(n))
+        lib.pg_session_logits(self._idle_ptr(), byref(ptr), byref(n))
         return np.ctypeslib.as_array(ptr, (n.value,)).copy()
 
     def tensor(self, which: int) -> "numpy.ndarray":
@@ -1157,6 +1166,6 @@ class Session(_Handle):
         ptr = POINTER(c_float)()
         shape = (c_int64 * 4)()
         ndim = c_int32()
-        lib.pg_session_get_tensor(self._ptr(), int(which), byref(ptr), shape, byref(ndim))
+        lib.pg_session_get_tensor(self._idle_ptr(), int(which), byref(ptr), shape, byref(ndim))
         dims = tuple(int(shape[i]) for i in range(ndim.value))
         return np.ctypeslib.as_array(ptr, dims).copy()
