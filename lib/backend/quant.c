@@ -351,82 +351,139 @@ static void matmul_cols_float(const pg__tensor *w, const float *x, int64_t ldx, 
     }
 }
 
-typedef struct quant_scratch {
-    void *mem;
-    int8_t *xq;
-    float *xd, *xc, *ws;
-    int64_t chunk_rows;
-} quant_scratch;
+/* The quantized-activation block: [m][npair * 64] int8, then d [m][ns], then c [m][ns]. */
+typedef struct act_layout {
+    int64_t npair, ns;
+    size_t q_bytes, s_bytes, total;
+} act_layout;
 
-static bool scratch_alloc(quant_scratch *sc, const pg__tensor *w, int64_t m, int64_t npair,
-                          int64_t ns, int64_t n_rows, int nr)
+static bool act_layout_of(int64_t m, int64_t cols, act_layout *l)
 {
-    size_t qrow = quant_row_bytes(w->dtype, w->cols);
-    int64_t chunk = (int64_t)(PG__QUANT_CHUNK_BYTES / qrow);
+    if (m <= 0 || cols <= 0 || cols > INT64_MAX / 2) {
+        return false;
+    }
+    l->npair = row_pairs(cols);
+    l->ns = (2 * l->npair + 15) / 16 * 16;
+    return pg__mul_size((size_t)m, (size_t)l->npair * 64, &l->q_bytes) &&
+           pg__mul_size((size_t)m, (size_t)l->ns * sizeof(float), &l->s_bytes) &&
+           pg__add_size(l->q_bytes, 2 * l->s_bytes, &l->total);
+}
+
+static pg__qx act_view(const void *qx, int64_t m, const act_layout *l)
+{
+    const int8_t *q = qx;
+    const float *d = (const float *)(const void *)(q + l->q_bytes);
+    pg__qx v = { q, d, d + (size_t)m * (size_t)l->ns, (size_t)l->npair * 64, (size_t)l->ns };
+    return v;
+}
+
+size_t pg__quant_act_size(int64_t m, int64_t cols)
+{
+    act_layout l;
+    return act_layout_of(m, cols, &l) ? l.total : 0;
+}
+
+void pg__quant_act_rows(const float *x, int64_t ldx, int64_t m, int64_t cols, void *qx,
+                        int64_t i0, int64_t i1)
+{
+    act_layout l;
+    if (!act_layout_of(m, cols, &l)) {
+        return;
+    }
+    const pg__qkernels *k = kernels();
+    pg__qx v = act_view(qx, m, &l);
+    for (int64_t i = i0; i < i1; i++) {
+        k->quantize_x(x + i * ldx, cols, l.npair, l.ns, (int8_t *)qx + (size_t)i * v.q_stride,
+                      (float *)v.d + (size_t)i * v.s_stride, (float *)v.c + (size_t)i * v.s_stride);
+    }
+}
+
+/* Rows of weights per L2-sized chunk, a multiple of the tile's nr. */
+static int64_t chunk_rows(const pg__tensor *w, int nr, int64_t n_rows)
+{
+    int64_t chunk = (int64_t)(PG__QUANT_CHUNK_BYTES / quant_row_bytes(w->dtype, w->cols));
     chunk = chunk < nr ? nr : chunk - chunk % nr;
-    sc->chunk_rows = chunk < n_rows ? chunk : n_rows;
-    size_t xq_bytes, xs_bytes, ws_bytes, total;
-    if (!pg__mul_size((size_t)m, (size_t)npair * 64, &xq_bytes) ||
-        !pg__mul_size((size_t)m, (size_t)ns * sizeof(float), &xs_bytes) ||
-        !pg__mul_size((size_t)sc->chunk_rows, (size_t)ns * sizeof(float), &ws_bytes) ||
-        !pg__add_size(xq_bytes, 2 * xs_bytes, &total) || !pg__add_size(total, ws_bytes, &total)) {
-        return false;
+    return chunk < n_rows ? chunk : n_rows;
+}
+
+static void matmul_tiles(const pg__qkernels *k, const pg__tensor *w, const pg__qx *x,
+                         int64_t m, const act_layout *l, float *ws, int64_t chunk, float *y,
+                         int64_t ldy, int64_t n0, int64_t n1)
+{
+    const uint8_t *qplane;
+    const uint16_t *splane;
+    row_planes(w, 0, &qplane, &splane);
+    size_t qrow = quant_row_bytes(w->dtype, w->cols), srow = (size_t)l->npair * 2;
+    int64_t ns = l->ns;
+    void (*tile)(const pg__qx *, const pg__qw *, int64_t, int64_t, int, int, float *,
+                 int64_t) = w->dtype == PG__Q4 ? k->tile_q4 : k->tile_q8;
+
+    for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
+        int64_t c1 = c0 + chunk < n1 ? c0 + chunk : n1;
+        /* Widen this chunk's f16 scales once; every activation row reuses them. */
+        for (int64_t n = c0; n < c1; n++) {
+            float *dst = ws + (n - c0) * ns;
+            k->widen_scales(splane + (size_t)n * srow, 2 * l->npair, dst);
+            memset(dst + 2 * l->npair, 0, (size_t)(ns - 2 * l->npair) * sizeof *dst);
+        }
+        for (int64_t i0 = 0; i0 < m; i0 += k->mr) {
+            int R = (int)(m - i0 < k->mr ? m - i0 : k->mr);
+            pg__qx xs = { x->q + (size_t)i0 * x->q_stride, x->d + (size_t)i0 * x->s_stride,
+                          x->c + (size_t)i0 * x->s_stride, x->q_stride, x->s_stride };
+            for (int64_t n = c0; n < c1; n += k->nr) {
+                int C = (int)(c1 - n < k->nr ? c1 - n : k->nr);
+                pg__qw wt = { qplane + (size_t)n * qrow, ws + (n - c0) * ns, qrow, (size_t)ns };
+                tile(&xs, &wt, l->npair, ns, R, C, y + i0 * ldy + n, ldy);
+            }
+        }
     }
-    sc->mem = pg__aligned_alloc(total);
-    if (!sc->mem) {
-        pg__error_clear(); /* the float fallback takes over; nothing failed for the caller */
-        return false;
+}
+
+pg_status pg__quant_matmul_cols_q(const pg__tensor *w, const void *qx, int64_t m, float *y,
+                                  int64_t ldy, int64_t n0, int64_t n1)
+{
+    act_layout l;
+    if (m <= 0 || n1 <= n0) {
+        return PG_OK;
     }
-    sc->xq = sc->mem;
-    sc->xd = (float *)(void *)((char *)sc->mem + xq_bytes);
-    sc->xc = sc->xd + (size_t)m * (size_t)ns;
-    sc->ws = sc->xc + (size_t)m * (size_t)ns;
-    return true;
+    if (!act_layout_of(m, w->cols, &l)) {
+        return pg__error(PG_ERR_INVALID_ARGUMENT, "quantized matmul: bad shape");
+    }
+    const pg__qkernels *k = kernels();
+    int64_t chunk = chunk_rows(w, k->nr, n1 - n0);
+    float *ws = pg__aligned_alloc((size_t)chunk * (size_t)l.ns * sizeof *ws);
+    if (!ws) {
+        return PG_ERR_OUT_OF_MEMORY;
+    }
+    pg__qx x = act_view(qx, m, &l);
+    matmul_tiles(k, w, &x, m, &l, ws, chunk, y, ldy, n0, n1);
+    pg__aligned_free(ws);
+    return PG_OK;
 }
 
 void pg__quant_matmul_cols(const pg__tensor *w, const float *x, int64_t ldx, int64_t m,
                            float *y, int64_t ldy, int64_t n0, int64_t n1)
 {
-    if (m <= 0 || n1 <= n0) {
+    act_layout l;
+    if (m <= 0 || n1 <= n0 || !act_layout_of(m, w->cols, &l)) {
         return;
     }
     const pg__qkernels *k = kernels();
-    int64_t npair = row_pairs(w->cols), ns = (2 * npair + 15) / 16 * 16;
-    quant_scratch sc;
-    if (!scratch_alloc(&sc, w, m, npair, ns, n1 - n0, k->nr)) {
+    int64_t chunk = chunk_rows(w, k->nr, n1 - n0);
+    size_t ws_bytes, total;
+    void *mem = NULL;
+    if (pg__mul_size((size_t)chunk, (size_t)l.ns * sizeof(float), &ws_bytes) &&
+        pg__add_size(l.total, ws_bytes, &total)) {
+        mem = pg__aligned_alloc(total);
+    }
+    if (!mem) {
+        pg__error_clear(); /* the float fallback takes over; nothing failed for the caller */
         matmul_cols_float(w, x, ldx, m, y, ldy, n0, n1);
         return;
     }
-    for (int64_t i = 0; i < m; i++) {
-        k->quantize_x(x + i * ldx, w->cols, npair, ns, sc.xq + i * npair * 64,
-                      sc.xd + i * ns, sc.xc + i * ns);
-    }
-    const uint8_t *qplane;
-    const uint16_t *splane;
-    row_planes(w, 0, &qplane, &splane);
-    size_t qrow = quant_row_bytes(w->dtype, w->cols), srow = (size_t)npair * 2;
-    void (*tile)(const pg__qx *, const pg__qw *, int64_t, int64_t, int, int, float *,
-                 int64_t) = w->dtype == PG__Q4 ? k->tile_q4 : k->tile_q8;
-
-    for (int64_t c0 = n0; c0 < n1; c0 += sc.chunk_rows) {
-        int64_t c1 = c0 + sc.chunk_rows < n1 ? c0 + sc.chunk_rows : n1;
-        /* Widen this chunk's f16 scales once; every activation row reuses them. */
-        for (int64_t n = c0; n < c1; n++) {
-            float *dst = sc.ws + (n - c0) * ns;
-            k->widen_scales(splane + (size_t)n * srow, 2 * npair, dst);
-            memset(dst + 2 * npair, 0, (size_t)(ns - 2 * npair) * sizeof *dst);
-        }
-        for (int64_t i0 = 0; i0 < m; i0 += k->mr) {
-            int R = (int)(m - i0 < k->mr ? m - i0 : k->mr);
-            pg__qx xs = { sc.xq + i0 * npair * 64, sc.xd + i0 * ns, sc.xc + i0 * ns,
-                          (size_t)npair * 64, (size_t)ns };
-            for (int64_t n = c0; n < c1; n += k->nr) {
-                int C = (int)(c1 - n < k->nr ? c1 - n : k->nr);
-                pg__qw ws = { qplane + (size_t)n * qrow, sc.ws + (n - c0) * ns, qrow,
-                              (size_t)ns };
-                tile(&xs, &ws, npair, ns, R, C, y + i0 * ldy + n, ldy);
-            }
-        }
-    }
-    pg__aligned_free(sc.mem);
+    pg__quant_act_rows(x, ldx, m, w->cols, mem, 0, m);
+    pg__qx xv = act_view(mem, m, &l);
+    matmul_tiles(k, w, &xv, m, &l, (float *)(void *)((char *)mem + l.total), chunk, y, ldy,
+                 n0, n1);
+    pg__aligned_free(mem);
 }

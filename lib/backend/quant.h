@@ -36,6 +36,20 @@ void pg__dequantize_row(const pg__tensor *w, int64_t row, float *out);
 void pg__quant_matmul_cols(const pg__tensor *w, const float *x, int64_t ldx, int64_t m,
                            float *y, int64_t ldy, int64_t n0, int64_t n1);
 
+/*
+ * The same in two steps, so that a multi-threaded caller quantizes the activations once
+ * (not once per column task): pg__quant_act_rows fills rows [i0, i1) of a buffer of
+ * pg__quant_act_size(m, w->cols) bytes (row ranges may run on different threads), then
+ * every column task calls pg__quant_matmul_cols_q on it (the buffer layout is the same for
+ * every kernel variant).
+ * pg__quant_matmul_cols_q fails only with PG_ERR_OUT_OF_MEMORY (a small scratch buffer).
+ */
+size_t pg__quant_act_size(int64_t m, int64_t cols);
+void pg__quant_act_rows(const float *x, int64_t ldx, int64_t m, int64_t cols, void *qx,
+                        int64_t i0, int64_t i1);
+pg_status pg__quant_matmul_cols_q(const pg__tensor *w, const void *qx, int64_t m, float *y,
+                                  int64_t ldy, int64_t n0, int64_t n1);
+
 /* Kernel variants, best first ("avx512vnni", "avx2", "scalar"), NULL-terminated. */
 const char *const *pg__quant_kernel_names(void);
 /* The variant in use (the best one the CPU has unless forced). */

@@ -118,6 +118,18 @@ static void test_matmul(pg__dtype dt, int64_t m, int64_t rows, int64_t cols, int
         pg__dequantize_row(&qt, n, wd + n * cols);
     }
     pg__quant_matmul_cols(&qt, x, ldx, m, y, ldy, n0, n1);
+    /* the two-step form (activations quantized once, in two row ranges) gives the same */
+    void *qx = malloc(pg__quant_act_size(m, cols));
+    float *y2 = malloc((size_t)(m * ldy) * sizeof *y2);
+    for (int64_t i = 0; i < m * ldy; i++) {
+        y2[i] = -12345.0f;
+    }
+    pg__quant_act_rows(x, ldx, m, cols, qx, 0, m / 2);
+    pg__quant_act_rows(x, ldx, m, cols, qx, m / 2, m);
+    CHECK_OK(pg__quant_matmul_cols_q(&qt, qx, m, y2, ldy, n0, n1));
+    CHECK(memcmp(y, y2, (size_t)(m * ldy) * sizeof *y2) == 0);
+    free(qx);
+    free(y2);
     int bad = 0, touched = 0;
     double worst = 0;
     for (int64_t i = 0; i < m; i++) {
