@@ -697,25 +697,18 @@ class _SigintGuard:
     handler that does not raise, and a wake-up pipe lets a watcher thread call the thread-safe
     pg_session_interrupt() at once, even while the main thread is inside C (no Python code
     runs there until the call returns). After the call, KeyboardInterrupt is raised.
-
-    The library keeps an interrupt that arrives after the call's last check pending for the
-    next call; ``stale`` tells the session so it can discard it (see Session._long_call).
+    pg_session_interrupt stops only a running call (each call starts by forgetting earlier
+    ones), so a Ctrl-C that lands just after the call finished cannot leak into the next one.
     """
 
     def __init__(self, session_ptr: Any) -> None:
         self._session = session_ptr
         self.fired = False  # SIGINT arrived while the guard was active
         self.sent = False  # pg_session_interrupt was called for it
-        self.cancelled = False  # the call returned PG_ERR_CANCELLED
         self._in_flight = False
         self._lock = threading.Lock()
         self._active = (threading.current_thread() is threading.main_thread()
                         and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
-
-    @property
-    def stale(self) -> bool:
-        """An interrupt was sent that the call did not consume."""
-        return self.sent and not self.cancelled
 
     def _interrupt(self) -> None:
         with self._lock:
@@ -745,9 +738,6 @@ class _SigintGuard:
             self._in_flight = True
         try:
             return fn(*args)
-        except PaliGemmaError as exc:
-            self.cancelled = exc.status == _ffi.PG_ERR_CANCELLED
-            raise
         finally:
             with self._lock:
                 self._in_flight = False
@@ -818,7 +808,6 @@ class Session(_Handle):
         self._h = h
         self.model = model  # keeps the model's Python-side callbacks alive
         self._busy = threading.Lock()
-        self._stale_interrupt = False
 
     # -- internal ------------------------------------------------------------------------------
 
@@ -839,30 +828,11 @@ class Session(_Handle):
                                  "", status_string(_ffi.PG_ERR_BAD_STATE))
         return h
 
-    def _long_call(self, fn: Callable[..., Any], *args: Any, guard: bool = True) -> Any:
-        """Runs prefill/feed/generate (``args[0]`` is the session) with Ctrl-C handling.
-
-        An interrupt that arrived just after an earlier call's last check stays pending in the
-        library and would cancel this call at once; that stale interrupt is consumed by one
-        retry, so a Ctrl-C never leaks into the next call.
-        """
-        stale, self._stale_interrupt = self._stale_interrupt, False
-        for attempt in (0, 1):
-            sigint = _SigintGuard(args[0]) if guard else None
-            try:
-                if sigint is None:
-                    return fn(*args)
-                with sigint:
-                    return sigint.run(fn, *args)
-            except PaliGemmaError as exc:
-                fresh = sigint is not None and sigint.sent
-                if attempt == 0 and stale and not fresh and exc.status == _ffi.PG_ERR_CANCELLED:
-                    continue
-                raise
-            finally:
-                if sigint is not None and sigint.stale:
-                    self._stale_interrupt = True
-        raise AssertionError("unreachable")  # pragma: no cover
+    def _long_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Runs prefill/feed/generate (``args[0]`` is the session) with Ctrl-C handling."""
+        sigint = _SigintGuard(args[0])
+        with sigint:
+            return sigint.run(fn, *args)
 
     def close(self) -> None:
         """Frees the session. Refused (PaliGemmaError BAD_STATE) while a call is running."""
@@ -1056,15 +1026,11 @@ class Session(_Handle):
         opts.on_token = callback
         h = self._enter_busy()
 
-        outcome: List[int] = []
-
         def work() -> None:
             try:
-                self._long_call(lib.pg_session_generate, h, byref(opts), guard=False)
-                outcome.append(_ffi.PG_OK)
+                lib.pg_session_generate(h, byref(opts))
                 pieces.put(_STREAM_END)
             except BaseException as exc:
-                outcome.append(getattr(exc, "status", -1))
                 pieces.put(exc)
 
         worker = threading.Thread(target=work, name="paligemma-stream", daemon=True)
@@ -1087,8 +1053,6 @@ class Session(_Handle):
             if not finished:
                 lib.pg_session_interrupt(h)
             worker.join()
-            if not finished and outcome != [_ffi.PG_ERR_CANCELLED]:
-                self._stale_interrupt = True  # it finished before seeing the interrupt
             self._busy.release()
             del keep, callback
 
