@@ -105,7 +105,14 @@ def test_abi_mismatch_is_an_import_error(tmp_path):
     assert "ImportError" in res.stderr and "ABI version 0" in res.stderr
 
 
-def test_log_callback_can_be_set_and_cleared():
+def test_process_wide_log_callback(tiny_dir):
     seen = []
     paligemma.set_log_callback(lambda level, msg: seen.append((level, msg)), 4)
-    paligemma.set_log_callback(None)
+    try:
+        paligemma.Model(tiny_dir).close()  # no per-model sink: the process-wide one hears it
+    finally:
+        paligemma.set_log_callback(None)
+    assert seen and all(isinstance(m, str) for _, m in seen)
+    count = len(seen)
+    paligemma.Model(tiny_dir).close()
+    assert len(seen) == count  # cleared
