@@ -40,7 +40,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Sequ
                     Union)
 
 from . import _ffi
-from ._ffi import ABI_VERSION, LIBRARY_PATH, PaliGemmaError, lib
+from ._ffi import ABI_VERSION, LIBRARY_PATH, PaliGemmaError, Status, lib
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy
@@ -56,24 +56,6 @@ __version__ = "0.1.0"
 PathLike = Union[str, "os.PathLike[str]"]
 #: What :meth:`Session.set_image` accepts.
 ImageLike = Union["Image", PathLike, bytes, bytearray, memoryview, Any]
-
-
-class Status(enum.IntEnum):
-    """``pg_status`` codes (permanent values)."""
-
-    OK = _ffi.PG_OK
-    INVALID_ARGUMENT = _ffi.PG_ERR_INVALID_ARGUMENT
-    OUT_OF_MEMORY = _ffi.PG_ERR_OUT_OF_MEMORY
-    IO = _ffi.PG_ERR_IO
-    FORMAT = _ffi.PG_ERR_FORMAT
-    LIMIT = _ffi.PG_ERR_LIMIT
-    BAD_STATE = _ffi.PG_ERR_BAD_STATE
-    UNSUPPORTED = _ffi.PG_ERR_UNSUPPORTED
-    CANCELLED = _ffi.PG_ERR_CANCELLED
-    BACKEND = _ffi.PG_ERR_BACKEND
-    INTERNAL = _ffi.PG_ERR_INTERNAL
-    NOT_FOUND = _ffi.PG_ERR_NOT_FOUND
-    INVALID_UTF8 = _ffi.PG_ERR_INVALID_UTF8
 
 
 class StopReason(enum.IntEnum):
