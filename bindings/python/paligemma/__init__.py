@@ -98,6 +98,16 @@ def _text(raw: Optional[bytes]) -> str:
     return raw.decode("utf-8", "replace") if raw else ""
 
 
+def _int32_array(ids: Sequence[int]) -> Tuple[Any, int]:
+    """A ctypes int32 array of token ids (never empty, so it is a valid pointer) and its
+    length. Values outside int32 raise instead of wrapping around silently."""
+    values = [int(i) for i in ids]
+    for v in values:
+        if not -2**31 <= v < 2**31:
+            raise OverflowError("token id %d does not fit in int32" % v)
+    return (c_int32 * max(len(values), 1))(*values), len(values)
+
+
 def _path_bytes(path: PathLike) -> bytes:
     return os.fsencode(os.fspath(path))
 
@@ -268,14 +278,14 @@ class Tokenizer(_Handle):
 
     def detokenize_bytes(self, ids: Sequence[int], *, skip_special: bool = False) -> bytes:
         """Like :meth:`detokenize` but returns the library's UTF-8 bytes."""
-        arr = (c_int32 * max(len(ids), 1))(*ids)
+        arr, n_ids = _int32_array(ids)
         flags = _ffi.PG_DETOKENIZE_SKIP_SPECIAL if skip_special else 0
         h = self._ptr()
-        cap = 16 * len(ids) + 16
+        cap = 16 * n_ids + 16
         while True:
             buf = ctypes.create_string_buffer(cap)
             n = c_size_t()
-            status = lib.pg_detokenize(h, arr, len(ids), flags, buf, cap, byref(n))
+            status = lib.pg_detokenize(h, arr, n_ids, flags, buf, cap, byref(n))
             if status == _ffi.PG_OK and n.value <= cap:
                 return buf.raw[:n.value]
             cap = _grow(cap, n.value + 1, "pg_detokenize")
@@ -858,10 +868,10 @@ class Session(_Handle):
 
     def set_prompt_ids(self, ids: Sequence[int]) -> None:
         """Sets the prompt as ids following the image tokens, verbatim (``<bos>``...``\\n``)."""
-        arr = (c_int32 * max(len(ids), 1))(*ids)
+        arr, n = _int32_array(ids)
         h = self._enter_busy()
         try:
-            lib.pg_session_set_prompt_ids(h, arr, len(ids))
+            lib.pg_session_set_prompt_ids(h, arr, n)
         finally:
             self._busy.release()
 
@@ -875,10 +885,10 @@ class Session(_Handle):
 
     def feed(self, ids: Sequence[int]) -> None:
         """Appends tokens (teacher forcing) and computes the logits after the last one."""
-        arr = (c_int32 * max(len(ids), 1))(*ids)
+        arr, n = _int32_array(ids)
         h = self._enter_busy()
         try:
-            self._long_call(lib.pg_session_feed, h, arr, len(ids))
+            self._long_call(lib.pg_session_feed, h, arr, n)
         finally:
             self._busy.release()
 
