@@ -273,3 +273,30 @@ def test_results_are_not_read_during_a_stream(tiny_model, model_images):
         assert info.value.status == Status.BAD_STATE
         rest = "".join(stream)
         assert first + rest == session.text
+
+
+def test_sessions_on_threads_share_one_model(tiny_model, golden_tiny, model_images):
+    """ctypes releases the GIL in every call: sessions on several threads really run at once
+    on one model, and each still gets the golden ids."""
+    cases = golden_tiny[0]["cases"][:4]
+    results, errors = {}, []
+
+    def run(case):
+        try:
+            with Session(tiny_model) as session:
+                for _ in range(3):
+                    run_case(session, model_images, case)
+                    results.setdefault(case["id"], []).append(session.output_ids)
+        except BaseException as exc:  # reported below, on the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(case,)) for case in cases]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    for case in cases:
+        want, _ = expected_ids(golden_tiny[1], case)
+        for got in results[case["id"]]:
+            assert got[:len(want)] == want, case["id"]
