@@ -69,10 +69,9 @@ def main():
         if not pcs or not sonames:
             return finish()
         libdir = os.path.dirname(sonames[0])
-        soname = run(["objdump", "-p", sonames[0]]).stdout
-        check("SONAME               libpaligemma.so.0" in soname.replace("\t", " ") or
-              any(l.split()[-1:] == ["libpaligemma.so.0"] for l in soname.splitlines()
-                  if "SONAME" in l), "SONAME is libpaligemma.so.0")
+        dynamic = run(["objdump", "-p", sonames[0]]).stdout
+        soname = [l.split()[-1] for l in dynamic.splitlines() if l.split()[:1] == ["SONAME"]]
+        check(soname == ["libpaligemma.so.0"], "SONAME is libpaligemma.so.0", str(soname))
 
         env = dict(os.environ)
         # The staged .pc first, then the system's own .pc folders: the dependencies it
