@@ -63,7 +63,7 @@ static int usage_generate(FILE *f)
             "                     <bos> and the \"\\n\" separator)\n"
             "  --prompt-ids IDS   comma-separated ids after the image tokens, verbatim\n"
             "                     (<bos> and the \"\\n\" id included), e.g. 2,5,108\n"
-            "  -n MAX             most new tokens (default 256)\n"
+            "  -n MAX             most new tokens (default 256; also --max-tokens)\n"
             "  --temperature T, --top-k K, --top-p P, --seed S   sample (default: greedy)\n"
             "  --json             one JSON line per image: text, ids, prompt_ids,\n"
             "                     stop_reason, timings\n"
@@ -176,7 +176,8 @@ static int parse_args(int argc, char **argv, gen_args *a, const char **pos, int 
             a->prompt = v;
         } else if (!strcmp(o, "--prompt-ids")) {
             ok = parse_ids(v, a);
-        } else if (!strcmp(o, "-n") || !strcmp(o, "--max-new-tokens")) {
+        } else if (!strcmp(o, "-n") || !strcmp(o, "--max-new-tokens") ||
+                   !strcmp(o, "--max-tokens")) {
             ok = parse_u32(v, &a->max_new);
         } else if (!strcmp(o, "--temperature")) {
             ok = parse_float(v, &a->temperature) && a->temperature >= 0;
@@ -368,7 +369,7 @@ static int run_one(pg_session *s, const gen_args *a, const char *image_path, con
 {
     pg_image *img = NULL;
     if (pg_image_load_file(&img, image_path, NULL) != PG_OK) {
-        fprintf(stderr, "pg: %s: %s\n", image_path, pg_last_error());
+        fprintf(stderr, "pg: %s\n", pg_last_error()); /* the message names the file */
         return 1;
     }
     pg_status st = pg_session_set_image(s, img);
@@ -390,15 +391,15 @@ static int run_one(pg_session *s, const gen_args *a, const char *image_path, con
     go.n_stop_strings = a->n_stops;
     if (!a->json) {
         go.on_token = stream_token;
-        if (a->n_images > 1) {
-            printf("%s: ", image_path);
-        }
     }
     if (st == PG_OK) {
+        if (!a->json && a->n_images > 1) {
+            printf("%s: ", image_path);
+        }
         st = pg_session_generate(s, &go);
-    }
-    if (!a->json) {
-        putchar('\n');
+        if (!a->json) {
+            putchar('\n'); /* after the streamed text */
+        }
     }
     if (st != PG_OK) {
         fprintf(stderr, "pg: %s: %s\n", image_path, pg_session_last_error(s));

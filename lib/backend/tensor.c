@@ -44,11 +44,6 @@ static pg_status check_matrix(const pg__tensor *w, const char *op)
         return pg__error(PG_ERR_INVALID_ARGUMENT, "%s: weight %s is empty (%lld x %lld)", op,
                          tname(w), (long long)w->rows, (long long)w->cols);
     }
-    if (!pg__dtype_is_plain(w->dtype) && w->cols % 32 != 0) {
-        return pg__error(PG_ERR_INVALID_ARGUMENT,
-                         "%s: quantized weight %s has %lld columns (not a multiple of 32)", op,
-                         tname(w), (long long)w->cols);
-    }
     return PG_OK;
 }
 

@@ -5,13 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The feed-forward block runs over at most this many rows at a time: its [rows][ffn]
+ * intermediates are the largest activations (a 896 px prompt of 4100 rows would need 300 MB). */
+#define MLP_CHUNK_ROWS 512
+
 /* Activations of one forward call over n rows. */
 typedef struct dec_scratch {
     float *a;        /* normed input [n][D] */
     float *q, *att;  /* [n][H*hd] */
     float *k, *v;    /* [n][K*hd] */
     float *o;        /* [n][D] */
-    float *gate, *up; /* [n][F] */
+    float *gate, *up; /* [min(n, MLP_CHUNK_ROWS)][F] */
     int32_t *pos;    /* RoPE positions [n] */
 } dec_scratch;
 
@@ -48,8 +52,9 @@ static pg_status scratch_alloc(dec_scratch *s, const pg__text_config *tc, int64_
     s->k = alloc_rows(n, kw);
     s->v = alloc_rows(n, kw);
     s->o = alloc_rows(n, tc->hidden);
-    s->gate = alloc_rows(n, tc->ffn);
-    s->up = alloc_rows(n, tc->ffn);
+    const int64_t chunk = n < MLP_CHUNK_ROWS ? n : MLP_CHUNK_ROWS;
+    s->gate = alloc_rows(chunk, tc->ffn);
+    s->up = alloc_rows(chunk, tc->ffn);
     s->pos = pg__malloc_array((size_t)n, sizeof(int32_t));
     if (!s->a || !s->q || !s->att || !s->k || !s->v || !s->o || !s->gate || !s->up ||
         !s->pos) {
@@ -119,7 +124,8 @@ static pg_status attention_block(const pg_model *m, int32_t li, pg__kv_cache *kv
     return st;
 }
 
-/* x += RMSNorm_post_ff(down(gelu_tanh(gate(f)) * up(f))) with f = RMSNorm_pre_ff(x). */
+/* x += RMSNorm_post_ff(down(gelu_tanh(gate(f)) * up(f))) with f = RMSNorm_pre_ff(x), over
+ * the rows in chunks (rows are independent here). */
 static pg_status mlp_block(const pg_model *m, int32_t li, float *x, int64_t n, dec_scratch *s)
 {
     const pg__text_config *tc = &m->cfg.text;
@@ -127,20 +133,22 @@ static pg_status mlp_block(const pg_model *m, int32_t li, float *x, int64_t n, d
     pg__backend *be = m->backend;
     const int64_t d = tc->hidden;
     const int64_t f = tc->ffn;
-    pg_status st;
+    pg_status st = be->ops->rms_norm(be, s->a, d, x, d, n, d, &l->pre_ff_norm, tc->rms_eps);
 
-    st = be->ops->rms_norm(be, s->a, d, x, d, n, d, &l->pre_ff_norm, tc->rms_eps);
-    if (st == PG_OK) {
-        st = be->ops->matmul(be, s->gate, f, s->a, d, n, &l->gate_w, NULL);
-    }
-    if (st == PG_OK) {
-        st = be->ops->matmul(be, s->up, f, s->a, d, n, &l->up_w, NULL);
-    }
-    if (st == PG_OK) {
-        st = be->ops->geglu(be, s->gate, s->gate, s->up, (size_t)(n * f));
-    }
-    if (st == PG_OK) {
-        st = be->ops->matmul(be, s->o, d, s->gate, f, n, &l->down_w, NULL);
+    for (int64_t r0 = 0; r0 < n && st == PG_OK; r0 += MLP_CHUNK_ROWS) {
+        const int64_t rows = n - r0 < MLP_CHUNK_ROWS ? n - r0 : MLP_CHUNK_ROWS;
+        const float *a = s->a + r0 * d;
+        float *o = s->o + r0 * d;
+        st = be->ops->matmul(be, s->gate, f, a, d, rows, &l->gate_w, NULL);
+        if (st == PG_OK) {
+            st = be->ops->matmul(be, s->up, f, a, d, rows, &l->up_w, NULL);
+        }
+        if (st == PG_OK) {
+            st = be->ops->geglu(be, s->gate, s->gate, s->up, (size_t)(rows * f));
+        }
+        if (st == PG_OK) {
+            st = be->ops->matmul(be, o, d, s->gate, f, rows, &l->down_w, NULL);
+        }
     }
     if (st == PG_OK) {
         st = be->ops->rms_norm(be, s->o, d, s->o, d, n, d, &l->post_ff_norm, tc->rms_eps);

@@ -266,16 +266,12 @@ done:
     return st;
 }
 
-/* Validates the framing of a file image and parses its header. */
-static pg_status parse_image(pg__st_file *f, const uint8_t *buf, uint64_t size)
+/* Checks the 8-byte header length against the file size and the cap; sets the sizes. */
+static pg_status check_framing(pg__st_file *f, const uint8_t len8[8], uint64_t size)
 {
-    if (size < 8) {
-        return pg__error(PG_ERR_FORMAT, "%s: file of %llu bytes is too short for a safetensors "
-                         "header", f->path, (unsigned long long)size);
-    }
     uint64_t n = 0;
     for (int i = 7; i >= 0; i--) {
-        n = (n << 8) | buf[i];
+        n = (n << 8) | len8[i];
     }
     if (n > size - 8) {
         return pg__error(PG_ERR_FORMAT,
@@ -292,9 +288,28 @@ static pg_status parse_image(pg__st_file *f, const uint8_t *buf, uint64_t size)
                          f->path, (unsigned long long)n);
     }
     f->header_size = n;
-    f->data = buf + 8 + n;
     f->data_size = size - 8 - n;
-    return parse_header_json(f, (const char *)buf + 8, (size_t)n);
+    return PG_OK;
+}
+
+static pg_status too_short(const pg__st_file *f, uint64_t size)
+{
+    return pg__error(PG_ERR_FORMAT, "%s: file of %llu bytes is too short for a safetensors "
+                     "header", f->path, (unsigned long long)size);
+}
+
+/* A complete file image in memory: framing, then the header text in place. */
+static pg_status parse_image(pg__st_file *f, const uint8_t *buf, uint64_t size)
+{
+    if (size < 8) {
+        return too_short(f, size);
+    }
+    pg_status st = check_framing(f, buf, size);
+    if (st != PG_OK) {
+        return st;
+    }
+    f->data = buf + 8 + f->header_size;
+    return parse_header_json(f, (const char *)buf + 8, (size_t)f->header_size);
 }
 
 static pg__st_file *new_file(const char *path)
@@ -331,44 +346,74 @@ pg_status pg__st_parse_memory(pg__st_file **out, const void *buf, size_t size,
     return PG_OK;
 }
 
-/* Opens `path` read-only and maps it whole (private, read-only: never written). */
-static pg_status map_file(pg__st_file *f)
+static pg_status read_at(const pg__st_file *f, int fd, void *buf, size_t n, uint64_t off)
 {
-    int fd = open(f->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return pg__error(errno == ENOENT ? PG_ERR_NOT_FOUND : PG_ERR_IO, "%s: cannot open: %s",
-                         f->path, strerror(errno));
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pread(fd, (char *)buf + done, n - done, (off_t)(off + done));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            return pg__error(PG_ERR_IO, "%s: read failed: %s", f->path,
+                             r < 0 ? strerror(errno) : "unexpected end of file");
+        }
+        done += (size_t)r;
     }
+    return PG_OK;
+}
+
+/*
+ * Reads the header with pread (not through the map: a page fault on the map would make the
+ * kernel read around it, megabytes of weights), parses it, then maps the whole file
+ * read-only for the tensor data. Opening a file therefore reads only its header.
+ */
+static pg_status open_fd(pg__st_file *f, int fd)
+{
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
-        int e = errno;
-        close(fd);
-        return pg__error(PG_ERR_IO, "%s: cannot stat: %s", f->path, strerror(e));
+        return pg__error(PG_ERR_IO, "%s: cannot stat: %s", f->path, strerror(errno));
     }
     if (!S_ISREG(sb.st_mode)) {
-        close(fd);
         return pg__error(PG_ERR_IO, "%s: not a regular file", f->path);
     }
-    if (sb.st_size < 8) {
-        close(fd);
-        return pg__error(PG_ERR_FORMAT,
-                         "%s: file of %lld bytes is too short for a safetensors header",
-                         f->path, (long long)sb.st_size);
+    uint64_t size = (uint64_t)sb.st_size;
+    if (size < 8) {
+        return too_short(f, size);
     }
-    if ((uint64_t)sb.st_size > (uint64_t)SIZE_MAX) {
-        close(fd);
+    if (size > (uint64_t)SIZE_MAX) {
         return pg__error(PG_ERR_LIMIT, "%s: file too large to map", f->path);
     }
-    void *map = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    int e = errno;
-    close(fd); /* the mapping keeps the file alive */
-    if (map == MAP_FAILED) {
-        return pg__error(e == ENOMEM ? PG_ERR_OUT_OF_MEMORY : PG_ERR_IO, "%s: cannot map: %s",
-                         f->path, strerror(e));
+    uint8_t len8[8];
+    pg_status st = read_at(f, fd, len8, 8, 0);
+    if (st == PG_OK) {
+        st = check_framing(f, len8, size);
     }
-    f->map = map;
-    f->map_size = (size_t)sb.st_size;
-    return PG_OK;
+    if (st != PG_OK) {
+        return st;
+    }
+    char *text = pg__malloc((size_t)f->header_size);
+    if (!text) {
+        return PG_ERR_OUT_OF_MEMORY;
+    }
+    st = read_at(f, fd, text, (size_t)f->header_size, 8);
+    if (st == PG_OK) {
+        void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            int e = errno;
+            st = pg__error(e == ENOMEM ? PG_ERR_OUT_OF_MEMORY : PG_ERR_IO,
+                           "%s: cannot map: %s", f->path, strerror(e));
+        } else {
+            f->map = map;
+            f->map_size = (size_t)size;
+            f->data = (const uint8_t *)map + 8 + f->header_size;
+        }
+    }
+    if (st == PG_OK) {
+        st = parse_header_json(f, text, (size_t)f->header_size);
+    }
+    free(text);
+    return st;
 }
 
 pg_status pg__st_open(pg__st_file **out, const char *path)
@@ -381,9 +426,14 @@ pg_status pg__st_open(pg__st_file **out, const char *path)
     if (!f) {
         return PG_ERR_OUT_OF_MEMORY;
     }
-    pg_status st = map_file(f);
-    if (st == PG_OK) {
-        st = parse_image(f, f->map, f->map_size);
+    pg_status st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        st = pg__error(errno == ENOENT ? PG_ERR_NOT_FOUND : PG_ERR_IO, "%s: cannot open: %s",
+                       path, strerror(errno));
+    } else {
+        st = open_fd(f, fd);
+        close(fd); /* the mapping keeps the file alive */
     }
     if (st != PG_OK) {
         pg__st_close(f);

@@ -48,10 +48,11 @@ typedef struct owned_pass {
     void *progress_user;
 } owned_pass;
 
-/* Quantization is for the big matrices only, and the block format needs whole blocks. */
+/* Quantization is for the big 2-D matmul weights only (norms, biases, the embedding table
+ * and the patch/position embeddings stay as stored). */
 static bool wants_quant(const owned_pass *p, const pg__tensor *t, bool matmul)
 {
-    return p->qdt != 0 && matmul && t->ndim == 2 && t->cols % PG__QBLOCK == 0;
+    return p->qdt != 0 && matmul && t->ndim == 2;
 }
 
 static bool misaligned(const pg__tensor *t)
@@ -163,8 +164,8 @@ static pg_status visit_owned(void *user, pg__tensor *t, bool matmul)
             pg__error_prefix("quantizing '%s'", t->name);
             return st;
         }
-        t->dtype = p->qdt;
-        t->data = dst;
+        pg__tensor src = *t;
+        pg__quant_tensor_init(t, p->qdt, &src, dst);
         p->n_quant_done++;
         if (p->progress && p->progress(p->progress_user,
                                        (float)p->n_quant_done / (float)p->n_quant) != 0) {

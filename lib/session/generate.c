@@ -231,6 +231,7 @@ static pg_status generate(pg_session *s, const pg_generate_options *user)
     gen_state g;
     memset(&g, 0, sizeof g);
     g.t_start = pg__now_ms();
+    pg__session_clear_interrupt(s);
     pg_status st = read_options(&g.o, user);
     if (st != PG_OK) {
         return st;
@@ -241,11 +242,8 @@ static pg_status generate(pg_session *s, const pg_generate_options *user)
     }
     if (!s->prefilled) {
         st = pg__session_prefill(s);
-    } else {
-        st = pg__session_check_interrupt(s);
-        if (s->after_generate) {
-            pg__session_rewind(s);
-        }
+    } else if (s->after_generate) {
+        pg__session_rewind(s);
     }
     if (st != PG_OK) {
         return st;

@@ -22,16 +22,11 @@ pg_status pg__session_prefill(pg_session *s)
     const pg_model *m = s->model;
     const size_t vocab = (size_t)m->cfg.text.vocab;
     pg_status st;
-
     if (!s->has_image) {
         return pg__error(PG_ERR_BAD_STATE, "no image: call pg_session_set_image first");
     }
     if (!s->has_prompt) {
         return pg__error(PG_ERR_BAD_STATE, "no prompt: call pg_session_set_prompt first");
-    }
-    st = pg__session_check_interrupt(s);
-    if (st != PG_OK) {
-        return st;
     }
     s->prefilled = false;
     s->has_logits = false;

@@ -22,12 +22,9 @@ pg_status pg__session_fail(pg_session *s, pg_status st)
     return st;
 }
 
-pg_status pg__session_check_interrupt(pg_session *s)
+void pg__session_clear_interrupt(pg_session *s)
 {
-    if (atomic_exchange(&s->interrupt, 0)) {
-        return pg__error(PG_ERR_CANCELLED, "interrupted by pg_session_interrupt");
-    }
-    return PG_OK;
+    atomic_store(&s->interrupt, 0);
 }
 
 void pg__session_clear_output(pg_session *s)
@@ -327,6 +324,7 @@ PG_API pg_status pg_session_prefill(pg_session *s)
     if (!s) {
         return pg__error(PG_ERR_INVALID_ARGUMENT, "pg_session_prefill: session is NULL");
     }
+    pg__session_clear_interrupt(s);
     return pg__session_fail(s, pg__session_prefill(s));
 }
 
@@ -340,13 +338,11 @@ PG_API pg_status pg_session_feed(pg_session *s, const int32_t *ids, size_t n)
                                              "pg_session_feed: no ids"));
     }
     pg_status st = PG_OK;
+    pg__session_clear_interrupt(s);
     if (!s->prefilled) {
         st = pg__session_prefill(s);
     } else if (s->after_generate) {
         pg__session_rewind(s);
-    }
-    if (st == PG_OK) {
-        st = pg__session_check_interrupt(s);
     }
     if (st == PG_OK) {
         pg__session_clear_output(s);

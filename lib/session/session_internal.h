@@ -71,8 +71,9 @@ struct pg_session {
 
 /* Copies this thread's last error message into the session; returns st. */
 pg_status pg__session_fail(pg_session *s, pg_status st);
-/* Consumes a pending pg_session_interrupt: PG_ERR_CANCELLED if there was one. */
-pg_status pg__session_check_interrupt(pg_session *s);
+/* Forgets an interrupt that arrived before this call (public entry points start with it:
+ * pg_session_interrupt stops only what is running). */
+void pg__session_clear_interrupt(pg_session *s);
 /* Drops the output of the last generation. */
 void pg__session_clear_output(pg_session *s);
 

@@ -1,8 +1,8 @@
 /*
  * BPE encoding of one normalized segment (spec §10.4), O(n log n):
  *   1. split into symbols: a frozen piece where the `frozen` trie matches (longest match),
- *      otherwise one UTF-8 character;
- *   2. every adjacent pair of non-frozen symbols that may merge becomes a candidate in a
+ *      emitted as it is, otherwise one UTF-8 character;
+ *   2. every adjacent pair of symbols that may merge becomes a candidate in a
  *      binary heap, best first (highest priority, ties: leftmost);
  *   3. pop the best candidate, skip it if stale (a side was merged away or changed), merge,
  *      and add the candidates the merged symbol forms with its new neighbours;
@@ -11,6 +11,14 @@
  *   - tokenizer.model (SentencePiece): the concatenation is a NORMAL, USER_DEFINED or UNUSED
  *     piece; priority = its score. Merged UNUSED pieces are split back into their parts.
  *   - tokenizer.json (Hugging Face): the pair of ids is in `merges`; priority = -rank.
+ *
+ * Speed: one heap over a megabyte of text is slow (every pop misses the cache), so the text
+ * is first cut where no merge can ever cross: after a frozen piece, and between two
+ * characters that occur next to each other in no piece of the vocabulary (the "pair set"
+ * built at load, vocab.c). A symbol spanning such a cut would be a piece containing that
+ * pair, so none exists; merges on the two sides never interact, and the tie-break by
+ * position keeps their relative order, so encoding the parts one by one gives exactly the
+ * ids of encoding the whole. For ordinary text the parts are words.
  */
 #include "tokenizer/tok_impl.h"
 
@@ -22,7 +30,6 @@ typedef struct sym {
     int32_t prev, next;  /* neighbours, -1 at the ends */
     int32_t id;          /* piece id, -1 = not in the vocabulary */
     int32_t node;        /* merge tree node (UNUSED split-back only), -1 = none */
-    uint8_t frozen;
 } sym;
 
 typedef struct cand {
@@ -113,9 +120,6 @@ static pg_status try_pair(bpe *b, int32_t l, int32_t r)
         return PG_OK;
     }
     const sym *L = &b->syms[l], *R = &b->syms[r];
-    if (L->frozen || R->frozen) {
-        return PG_OK;
-    }
     const pg_tokenizer *tok = b->tok;
     uint32_t size = L->len + R->len;
     if (tok->use_merges) {
@@ -135,33 +139,30 @@ static pg_status try_pair(bpe *b, int32_t l, int32_t r)
     return heap_push(b, (cand){tok->score[id], (uint32_t)l, (uint32_t)r, size, id});
 }
 
-/* Splits the text into the initial symbols; returns their number. */
-static size_t initial_symbols(bpe *b, size_t n, const pg__trie *frozen)
+static inline size_t char_len(unsigned char lead)
+{
+    /* The text is valid UTF-8 here (encode.c replaced invalid bytes). */
+    static const uint8_t len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return len[lead >> 4];
+}
+
+/* Splits s[from, to) (no frozen piece inside) into one symbol per character. */
+static size_t initial_symbols(bpe *b, size_t from, size_t to)
 {
     const pg_tokenizer *tok = b->tok;
     size_t count = 0;
-    for (size_t pos = 0; pos < n;) {
-        size_t len = 0;
-        int32_t id = frozen ? pg__trie_longest(frozen, b->s + pos, n - pos, &len) : -1;
-        bool is_frozen = id >= 0;
-        if (!is_frozen) {
-            /* The text is valid UTF-8 here (encode.c replaced invalid bytes). */
-            static const uint8_t char_len[16] = {1, 1, 1, 1, 1, 1, 1, 1,
-                                                 1, 1, 1, 1, 2, 2, 3, 4};
-            len = char_len[b->s[pos] >> 4];
-            if (len > n - pos) {
-                len = n - pos;
-            }
-            id = pg__tok_lookup(tok, (const char *)b->s + pos, len);
+    for (size_t pos = from; pos < to;) {
+        size_t len = char_len(b->s[pos]);
+        if (len > to - pos) {
+            len = to - pos;
         }
         sym *y = &b->syms[count];
         y->start = (uint32_t)pos;
         y->len = (uint32_t)len;
         y->prev = (int32_t)count - 1;
         y->next = (int32_t)count + 1;
-        y->id = id;
+        y->id = pg__tok_lookup(tok, (const char *)b->s + pos, len);
         y->node = -1;
-        y->frozen = is_frozen;
         count++;
         pos += len;
     }
@@ -254,6 +255,83 @@ static pg_status emit_all(bpe *b, size_t count)
     return st;
 }
 
+/* BPE over one part s[from, to) that no merge crosses. */
+static pg_status encode_part(bpe *b, size_t from, size_t to)
+{
+    if (from == to) {
+        return PG_OK;
+    }
+    size_t count = initial_symbols(b, from, to);
+    if (b->nodes) {
+        for (size_t i = 0; i < count; i++) {
+            const sym *y = &b->syms[i];
+            b->nodes[i] = (node){-1, -1, y->start, y->len, y->id};
+            b->syms[i].node = (int32_t)i;
+        }
+        b->n_nodes = count;
+    }
+    b->n_heap = 0;
+    pg_status st = PG_OK;
+    for (size_t i = 0; i + 1 < count && !st; i++) {
+        st = try_pair(b, (int32_t)i, (int32_t)i + 1);
+    }
+    if (!st) {
+        st = merge_all(b);
+    }
+    return st ? st : emit_all(b, count);
+}
+
+/* The bytes of one character packed into an integer (its identity for the pair set). */
+static inline uint32_t char_key(const unsigned char *p, size_t len)
+{
+    uint32_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        k = k << 8 | p[i];
+    }
+    return k;
+}
+
+/* Walks the text: frozen pieces are emitted as they are, the text between is cut into
+ * parts at the characters pairs no piece contains, and each part is BPE-encoded. */
+static pg_status encode_all(bpe *b, size_t n, const pg__trie *frozen)
+{
+    const pg_tokenizer *tok = b->tok;
+    size_t part = 0;
+    uint32_t prev = 0;
+    bool have_prev = false;
+    for (size_t pos = 0; pos < n;) {
+        size_t flen = 0;
+        int32_t id = frozen ? pg__trie_longest(frozen, b->s + pos, n - pos, &flen) : -1;
+        pg_status st = PG_OK;
+        if (id >= 0) {
+            st = encode_part(b, part, pos);
+            if (!st) {
+                st = emit(b, id);
+            }
+            pos += flen;
+            part = pos;
+            have_prev = false;
+        } else {
+            size_t len = char_len(b->s[pos]);
+            if (len > n - pos) {
+                len = n - pos;
+            }
+            uint32_t key = char_key(b->s + pos, len);
+            if (have_prev && !pg__tok_pair_possible(tok, prev, key)) {
+                st = encode_part(b, part, pos);
+                part = pos;
+            }
+            prev = key;
+            have_prev = true;
+            pos += len;
+        }
+        if (st) {
+            return st;
+        }
+    }
+    return encode_part(b, part, n);
+}
+
 pg_status pg__bpe_encode(const pg_tokenizer *tok, const unsigned char *s, size_t n,
                          const pg__trie *frozen, pg__ids *out)
 {
@@ -265,7 +343,7 @@ pg_status pg__bpe_encode(const pg_tokenizer *tok, const unsigned char *s, size_t
     }
     bpe b = {.tok = tok, .s = s, .out = out};
     b.syms = pg__malloc_array(n, sizeof *b.syms);
-    b.cap_heap = n < 64 ? 64 : n;
+    b.cap_heap = 64;
     b.heap = pg__malloc_array(b.cap_heap, sizeof *b.heap);
     bool track = tok->has_unused && !tok->use_merges;
     if (track) {
@@ -273,25 +351,7 @@ pg_status pg__bpe_encode(const pg_tokenizer *tok, const unsigned char *s, size_t
     }
     pg_status st = PG_ERR_OUT_OF_MEMORY;
     if (b.syms && b.heap && (!track || b.nodes)) {
-        size_t count = initial_symbols(&b, n, frozen);
-        if (track) {
-            for (size_t i = 0; i < count; i++) {
-                const sym *y = &b.syms[i];
-                b.nodes[i] = (node){-1, -1, y->start, y->len, y->id};
-                b.syms[i].node = (int32_t)i;
-            }
-            b.n_nodes = count;
-        }
-        st = PG_OK;
-        for (size_t i = 0; i + 1 < count && !st; i++) {
-            st = try_pair(&b, (int32_t)i, (int32_t)i + 1);
-        }
-        if (!st) {
-            st = merge_all(&b);
-        }
-        if (!st) {
-            st = emit_all(&b, count);
-        }
+        st = encode_all(&b, n, frozen);
     }
     free(b.syms);
     free(b.heap);

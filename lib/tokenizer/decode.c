@@ -5,6 +5,9 @@
  * Special tokens (<bos>, <eos>, <image>, ...) are written as their text unless
  * PG_DETOKENIZE_SKIP_SPECIAL is set (Hugging Face's decode(skip_special_tokens=...)).
  *
+ * With a dummy prefix or whitespace cleanup in the normalizer (not Gemma's), the U+2581 that
+ * starts the first piece of the text is dropped, as SentencePiece does.
+ *
  * The same code serves whole-sequence and streaming decoding: an incomplete but so far valid
  * UTF-8 sequence at the end is held back in the stream until the next id completes (or
  * breaks) it, or until finish() turns it into U+FFFD.
@@ -15,6 +18,9 @@
 #include <string.h>
 
 #define REPLACEMENT "\xEF\xBF\xBD"
+
+/* Stream state kept in the high bit of pg__detok_stream.flags: some text has come out. */
+#define STREAM_STARTED (1u << 31)
 
 static pg_status append(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
 {
@@ -68,6 +74,9 @@ static pg_status drain(pg__detok_stream *st, const sink *o, bool final)
 
 static pg_status feed(pg__detok_stream *st, const sink *o, const unsigned char *p, size_t n)
 {
+    if (n) {
+        st->flags |= STREAM_STARTED;
+    }
     size_t i = 0;
     while (i < n) {
         if (st->n_pending == 0) {
@@ -121,6 +130,12 @@ static pg_status push_piece(const pg_tokenizer *tok, pg__detok_stream *st, int32
     const unsigned char *p = (const unsigned char *)tok->blob + tok->off[id];
     size_t n = tok->len[id];
     size_t from = 0;
+    bool at_start = !(st->flags & STREAM_STARTED) && st->n_pending == 0;
+    if (at_start && (tok->add_dummy_prefix || tok->remove_extra_whitespace) &&
+        tok->escape_whitespace && n >= 3 && memcmp(p, "\xE2\x96\x81", 3) == 0) {
+        p += 3; /* the dummy prefix */
+        n -= 3;
+    }
     for (size_t i = 0; tok->escape_whitespace && i + 3 <= n; i++) {
         if (p[i] == 0xE2 && p[i + 1] == 0x96 && p[i + 2] == 0x81) {
             pg_status s = feed(st, o, p + from, i - from);

@@ -107,6 +107,15 @@ static pg_status normalize(const pg_tokenizer *tok, const unsigned char *s, size
             *o++ = ' ';
         }
     }
+    if (tok->remove_extra_whitespace) {
+        /* SentencePiece strips trailing whitespace from the normalized text, where a U+2581
+         * typed in the input looks the same as an escaped space. */
+        size_t k = tok->escape_whitespace ? 3 : 1;
+        const char *mark = tok->escape_whitespace ? SPACE_MARK : " ";
+        while ((size_t)(o - *buf) >= k && memcmp(o - k, mark, k) == 0) {
+            o -= k;
+        }
+    }
     *out_len = (size_t)(o - *buf);
     return PG_OK;
 }

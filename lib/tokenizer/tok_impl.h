@@ -74,8 +74,12 @@ struct pg_tokenizer {
     uint8_t *attr;          /* PG__ATTR_* bits */
     int16_t *byte_val;      /* for BYTE pieces the byte value, else -1 */
 
-    uint32_t *slots;        /* piece text -> id + 1 (0 = empty), open addressing */
+    uint64_t *slots;        /* piece text -> (hash tag << 32) | (id + 1); 0 = empty */
     uint32_t slot_mask;
+    int32_t ascii_id[128];  /* id of each one-byte piece, -1 = none (the commonest lookup) */
+
+    uint64_t *pairs;        /* set of (char, next char) found inside pieces; see bpe.c */
+    uint32_t pair_mask, n_pairs;
 
     bool use_merges;        /* tokenizer.json: rank merges by list order (Hugging Face BPE) */
     pg__merge_slot *merges;
@@ -115,6 +119,10 @@ pg_status pg__tok_merges_init(pg_tokenizer *tok, size_t n_merges);
 void pg__tok_merge_put(pg_tokenizer *tok, int32_t left, int32_t right, uint32_t rank,
                        int32_t result);
 const pg__merge_slot *pg__tok_merge_get(const pg_tokenizer *tok, int32_t left, int32_t right);
+
+/* Whether some piece holds the character `a` (its UTF-8 bytes packed big-endian into an
+ * integer) directly followed by `b`; if not, no merge crosses between them. */
+bool pg__tok_pair_possible(const pg_tokenizer *tok, uint32_t a, uint32_t b);
 
 static inline bool pg__tok_mergeable(const pg_tokenizer *tok, int32_t id)
 {

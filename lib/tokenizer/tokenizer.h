@@ -35,7 +35,7 @@ bool pg__tokenizer_is_control(const pg_tokenizer *tok, int32_t id);
 typedef struct pg__detok_stream {
     unsigned char pending[8]; /* bytes of an incomplete UTF-8 character */
     size_t n_pending;
-    uint32_t flags;           /* PG_DETOKENIZE_* */
+    uint32_t flags;           /* PG_DETOKENIZE_*; the top bit is decoder state */
 } pg__detok_stream;
 
 void pg__detok_stream_init(pg__detok_stream *st, uint32_t flags);

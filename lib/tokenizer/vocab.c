@@ -50,6 +50,7 @@ void pg__tokenizer_free(pg_tokenizer *tok)
     free(tok->byte_val);
     free(tok->slots);
     free(tok->merges);
+    free(tok->pairs);
     pg__trie_free(&tok->raw_trie);
     pg__trie_free(&tok->frozen_hf);
     pg__trie_free(&tok->frozen_spm);
@@ -117,20 +118,29 @@ static inline uint64_t hash_text(const char *s, size_t len)
     return XXH3_64bits(s, len);
 }
 
+/* A slot keeps the upper hash bits as a tag, so a probe only touches the piece text when
+ * the tags agree (open addressing with linear probing, load factor <= 1/2). */
 int32_t pg__tok_lookup(const pg_tokenizer *tok, const char *s, size_t len)
 {
+    if (len == 1 && (unsigned char)s[0] < 0x80) {
+        return tok->ascii_id[(unsigned char)s[0]];
+    }
     if (!tok->slots) {
         return -1;
     }
-    uint32_t i = (uint32_t)hash_text(s, len) & tok->slot_mask;
+    uint64_t h = hash_text(s, len);
+    uint32_t tag = (uint32_t)(h >> 32);
+    uint32_t i = (uint32_t)h & tok->slot_mask;
     for (;;) {
-        uint32_t v = tok->slots[i];
+        uint64_t v = tok->slots[i];
         if (v == 0) {
             return -1;
         }
-        uint32_t id = v - 1;
-        if (tok->len[id] == len && memcmp(tok->blob + tok->off[id], s, len) == 0) {
-            return (int32_t)id;
+        if ((uint32_t)(v >> 32) == tag) {
+            uint32_t id = (uint32_t)v - 1;
+            if (tok->len[id] == len && memcmp(tok->blob + tok->off[id], s, len) == 0) {
+                return (int32_t)id;
+            }
         }
         i = (i + 1) & tok->slot_mask;
     }
@@ -151,19 +161,26 @@ pg_status pg__tok_build_index(pg_tokenizer *tok, const char *what)
         return PG_ERR_OUT_OF_MEMORY;
     }
     tok->slot_mask = size - 1;
+    for (int c = 0; c < 128; c++) {
+        tok->ascii_id[c] = -1;
+    }
     for (uint32_t id = 0; id < tok->n; id++) {
         const char *s = tok->blob + tok->off[id];
         size_t len = tok->len[id];
-        uint32_t i = (uint32_t)hash_text(s, len) & tok->slot_mask;
+        uint64_t h = hash_text(s, len);
+        uint32_t i = (uint32_t)h & tok->slot_mask;
         while (tok->slots[i]) {
-            uint32_t other = tok->slots[i] - 1;
+            uint32_t other = (uint32_t)tok->slots[i] - 1;
             if (tok->len[other] == len && memcmp(tok->blob + tok->off[other], s, len) == 0) {
                 return pg__error(PG_ERR_FORMAT, "%s: piece %u duplicates piece %u (\"%.40s\")",
                                  what, id, other, s);
             }
             i = (i + 1) & tok->slot_mask;
         }
-        tok->slots[i] = id + 1;
+        tok->slots[i] = (h >> 32 << 32) | (id + 1);
+        if (len == 1 && (unsigned char)s[0] < 0x80) {
+            tok->ascii_id[(unsigned char)s[0]] = (int32_t)id;
+        }
     }
     return PG_OK;
 }
@@ -362,6 +379,99 @@ static pg_status check_special_ids(pg_tokenizer *tok, const char *what)
     return PG_OK;
 }
 
+/* ---- the pair set (see bpe.c) ---- */
+
+#define PAIR_EMPTY UINT64_MAX /* packed characters never have all bits set */
+
+static inline uint32_t pair_slot(uint64_t key, uint32_t mask)
+{
+    return hash_pair(key) & mask;
+}
+
+static void pair_insert(uint64_t *table, uint32_t mask, uint64_t key, uint32_t *count)
+{
+    uint32_t i = pair_slot(key, mask);
+    while (table[i] != PAIR_EMPTY) {
+        if (table[i] == key) {
+            return;
+        }
+        i = (i + 1) & mask;
+    }
+    table[i] = key;
+    (*count)++;
+}
+
+static pg_status pair_grow(pg_tokenizer *tok)
+{
+    uint32_t size = tok->pairs ? (tok->pair_mask + 1) * 2 : 1u << 16;
+    if (size > (1u << 28)) {
+        return pg__error(PG_ERR_LIMIT, "too many character pairs in the vocabulary");
+    }
+    uint64_t *t = pg__malloc_array(size, sizeof *t);
+    if (!t) {
+        return PG_ERR_OUT_OF_MEMORY;
+    }
+    for (uint32_t i = 0; i < size; i++) {
+        t[i] = PAIR_EMPTY;
+    }
+    uint32_t count = 0;
+    for (uint32_t i = 0; tok->pairs && i <= tok->pair_mask; i++) {
+        if (tok->pairs[i] != PAIR_EMPTY) {
+            pair_insert(t, size - 1, tok->pairs[i], &count);
+        }
+    }
+    free(tok->pairs);
+    tok->pairs = t;
+    tok->pair_mask = size - 1;
+    tok->n_pairs = count;
+    return PG_OK;
+}
+
+static pg_status build_pairs(pg_tokenizer *tok)
+{
+    pg_status st = pair_grow(tok);
+    for (uint32_t id = 0; id < tok->n && !st; id++) {
+        if (tok->type[id] == PG__PIECE_BYTE) {
+            continue; /* never the result of a merge */
+        }
+        const unsigned char *p = (const unsigned char *)tok->blob + tok->off[id];
+        size_t len = tok->len[id];
+        uint32_t prev = 0;
+        for (size_t i = 0; i < len && !st;) {
+            size_t k = (size_t)pg__utf8_check(p + i, len - i); /* pieces are valid UTF-8 */
+            uint32_t key = 0;
+            for (size_t j = 0; j < k; j++) {
+                key = key << 8 | p[i + j];
+            }
+            if (i > 0) {
+                if (tok->n_pairs * 2 > tok->pair_mask) {
+                    st = pair_grow(tok);
+                }
+                pair_insert(tok->pairs, tok->pair_mask, (uint64_t)prev << 32 | key,
+                            &tok->n_pairs);
+            }
+            prev = key;
+            i += k;
+        }
+    }
+    return st;
+}
+
+bool pg__tok_pair_possible(const pg_tokenizer *tok, uint32_t a, uint32_t b)
+{
+    uint64_t key = (uint64_t)a << 32 | b;
+    uint32_t i = pair_slot(key, tok->pair_mask);
+    for (;;) {
+        if (tok->pairs[i] == key) {
+            return true;
+        }
+        if (tok->pairs[i] == PAIR_EMPTY) {
+            return false;
+        }
+        i = (i + 1) & tok->pair_mask;
+    }
+}
+
 /* Inserts `key` into a trie, with ' ' spelled U+2581 when the normalizer does so. */
 static pg_status trie_add_normalized(const pg_tokenizer *tok, pg__trie *t, const char *key,
                                      size_t len, int32_t id)
@@ -416,7 +526,8 @@ pg_status pg__tok_finalize(pg_tokenizer *tok, const char *what)
         return st;
     }
     if ((st = check_pieces(tok, what)) || (st = fill_byte_ids(tok, what)) ||
-        (st = check_special_ids(tok, what)) || (st = build_tries(tok))) {
+        (st = check_special_ids(tok, what)) || (st = build_tries(tok)) ||
+        (st = build_pairs(tok))) {
         return st;
     }
     return PG_OK;

@@ -13,9 +13,13 @@ archive starts with `pg_` (internals `pg__`), so linking it cannot clash with an
 Prints "N passed, N failed"; exit 1 on any failure.
 """
 import argparse
+import os
 import re
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import header_parse  # noqa: E402
 
 passed = 0
 failed = 0
@@ -27,20 +31,7 @@ def check(cond, what, detail=""):
         passed += 1
     else:
         failed += 1
-        print("FAIL: %s%s" % (what, (": " + detail) if detail else ""), file=sys.stderr)
-
-
-def strip_c_comments(text):
-    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
-    return re.sub(r"//[^\n]*", " ", text)
-
-
-def header_functions(path):
-    text = strip_c_comments(open(path, encoding="utf-8").read())
-    # Drop the PG_API definition block itself, then take the name before the first "(".
-    text = re.sub(r"#\s*define\s+PG_API[^\n]*", " ", text)
-    names = re.findall(r"\bPG_API\b[^;(]*?\b(\w+)\s*\(", text)
-    return names
+        print("FAIL: %s%s" % (what, (": " + detail) if detail else ""), flush=True)
 
 
 def map_globals(path):
@@ -91,7 +82,7 @@ def main():
     ap.add_argument("--header", required=True)
     args = ap.parse_args()
 
-    header = header_functions(args.header)
+    header = header_parse.functions(header_parse.read_header(args.header))
     nodes, mapped = map_globals(args.map)
     exports = dynamic_exports(args.nm, args.lib)
 

@@ -75,8 +75,11 @@ def main():
                   if "SONAME" in l), "SONAME is libpaligemma.so.0")
 
         env = dict(os.environ)
+        # The staged .pc first, then the system's own .pc folders: the dependencies it
+        # names (spng, libturbojpeg, jansson) are found where the system installed them.
+        system_pc = run([args.pkg_config, "--variable", "pc_path", "pkg-config"]).stdout.strip()
         env["PKG_CONFIG_PATH"] = os.path.dirname(pcs[0])
-        env["PKG_CONFIG_LIBDIR"] = os.path.dirname(pcs[0])  # nothing from the system
+        env["PKG_CONFIG_LIBDIR"] = os.path.dirname(pcs[0]) + (":" + system_pc if system_pc else "")
         env["PKG_CONFIG_SYSROOT_DIR"] = dest
         res = run([args.pkg_config, "--cflags", "--libs", "paligemma"], env=env)
         flags = res.stdout.split()

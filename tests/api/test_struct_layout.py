@@ -12,9 +12,13 @@ PALIGEMMA_LIBRARY the built library). Prints "N passed, N failed".
 """
 import ctypes
 import json
+import os
 import re
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import header_parse  # noqa: E402
 
 passed = 0
 failed = 0
@@ -26,54 +30,15 @@ def check(cond, what, detail=""):
         passed += 1
     else:
         failed += 1
-        print("FAIL: %s%s" % (what, (": " + detail) if detail else ""), file=sys.stderr)
-
-
-def strip_comments(text):
-    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
-    return re.sub(r"//[^\n]*", " ", text)
-
-
-def header_structs(text):
-    """{struct name: [field names]} for every `typedef struct pg_x { ... } pg_x;`."""
-    structs = {}
-    for name, body in re.findall(r"typedef\s+struct\s+(pg_\w+)\s*\{(.*?)\}\s*\1\s*;", text,
-                                 flags=re.S):
-        fields = []
-        for decl in body.split(";"):
-            decl = decl.strip()
-            if not decl:
-                continue
-            # The field name is the last identifier (array bounds are not used in the API).
-            fields.append(re.findall(r"[A-Za-z_]\w*", decl)[-1])
-        structs[name] = fields
-    return structs
-
-
-def header_constants(text):
-    """{name: value} for every enumerator with an explicit value and PG_ABI_VERSION."""
-    consts = {}
-    for body in re.findall(r"\benum\b[^{;]*\{(.*?)\}", text, flags=re.S):
-        for item in body.split(","):
-            m = re.match(r"\s*(PG_\w+)\s*=\s*(.+?)\s*$", item, flags=re.S)
-            if m:
-                expr = re.sub(r"(\d+)[uU]\b", r"\1", m.group(2))
-                check(re.fullmatch(r"[\d\s<()+|-]+", expr) is not None,
-                      "enumerator value is a plain constant", "%s = %s" % m.groups())
-                consts[m.group(1)] = eval(expr, {"__builtins__": {}})  # digits, <<, |, + only
-            elif item.strip():
-                check(False, "enumerator has an explicit value", item.strip())
-    m = re.search(r"#define\s+PG_ABI_VERSION\s+(\d+)", text)
-    consts["PG_ABI_VERSION"] = int(m.group(1))
-    return consts
+        print("FAIL: %s%s" % (what, (": " + detail) if detail else ""), flush=True)
 
 
 def main():
     helper, header_path = sys.argv[1], sys.argv[2]
     from paligemma import _ffi
 
-    text = strip_comments(open(header_path, encoding="utf-8").read())
-    declared = header_structs(text)
+    text = header_parse.read_header(header_path)
+    declared = header_parse.structs(text)
     c_layout = json.loads(subprocess.run([helper], check=True, stdout=subprocess.PIPE,
                                          universal_newlines=True).stdout)
     c_status = c_layout.pop("pg_status")
@@ -105,8 +70,11 @@ def main():
         check(py_names[0] == "struct_size" and c["fields"][0][1] == 0,
               "%s starts with struct_size" % name)
 
-    consts = header_constants(text)
-    check(consts.pop("PG_ABI_VERSION") == _ffi.ABI_VERSION, "binding ABI_VERSION == PG_ABI_VERSION")
+    consts, problems = header_parse.enumerators(text)
+    for problem in problems:
+        check(False, problem)
+    abi = int(re.search(r"#define\s+PG_ABI_VERSION\s+(\d+)", text).group(1))
+    check(abi == _ffi.ABI_VERSION, "binding ABI_VERSION == PG_ABI_VERSION")
     for cname, value in sorted(consts.items()):
         check(getattr(_ffi, cname, None) == value, "constant %s" % cname,
               "header %r, _ffi %r" % (value, getattr(_ffi, cname, None)))

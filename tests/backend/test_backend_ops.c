@@ -167,19 +167,32 @@ static void check_matmul_case(int64_t m, int64_t k, int64_t n, pg__dtype wdt, in
         pg__backend *be = backends[bi].be;
         CHECK_OK(be->ops->matmul(be, y, ldy, x, ldx, m, &w, with_bias ? &bias : NULL));
         /* Tolerance: 2e-6 of sum |x w| (f32 accumulation over k <= 600 with blocked or
-         * lane-split sums; the double reference backend is far tighter). */
+         * lane-split sums; the double reference backend is far tighter). Quantized weights
+         * on the CPU backend also quantize x per 32-value block to int8 (quant.c), which
+         * adds at most sum_k |w_k| * amax(block of x_k) / 254: that bound is added. */
+        int xquant = wq && strcmp(backends[bi].label, "ref") != 0;
         double worst = 0.0;
         int pad_ok = 1;
         for (int64_t i = 0; i < m; i++) {
             for (int64_t j = 0; j < n; j++) {
-                double e = fabs((double)y[i * ldy + j] - yr[i * n + j]) / (sc[i * n + j] + 1e-30);
+                double allow = 2e-6 * sc[i * n + j];
+                for (int64_t kb = 0; xquant && kb < k; kb += 32) {
+                    double amax = 0, wsum = 0;
+                    for (int64_t kk = kb; kk < k && kk < kb + 32; kk++) {
+                        amax = fmax(amax, fabs(xv[i * k + kk]));
+                        wsum += fabs(wv[j * k + kk]);
+                    }
+                    allow += 1.01 * wsum * amax / 254.0;
+                }
+                double e = fabs((double)y[i * ldy + j] - yr[i * n + j]) / (allow + 1e-30);
                 worst = e > worst || e != e ? (e != e ? INFINITY : e) : worst;
             }
             for (int64_t j = n; j < ldy; j++) {
                 pad_ok &= y[i * ldy + j] == 12345.0f;
             }
         }
-        CHECK_MSG(worst <= 2e-6, "%s matmul m=%lld k=%lld n=%lld %s bias=%d: rel err %.3g",
+        CHECK_MSG(worst <= 1.0, "%s matmul m=%lld k=%lld n=%lld %s bias=%d: error is %.3g "
+                  "times the allowed one",
                   backends[bi].label, (long long)m, (long long)k, (long long)n,
                   pg__dtype_name(w.dtype), with_bias, worst);
         CHECK_MSG(pad_ok, "%s matmul wrote outside its rows", backends[bi].label);
@@ -216,7 +229,7 @@ static void test_matmul_quant(void)
 {
     static const pg__dtype qts[] = {PG__Q8, PG__Q4};
     for (size_t q = 0; q < 2; q++) {
-        int64_t m = 5, k = 96, n = 37;
+        int64_t m = 5, k = 100, n = 37;
         size_t bytes = pg__quant_size(qts[q], n, k);
         if (bytes == 0) {
             printf("note: %s weights not available (quant.c placeholder), not tested\n",

@@ -5,6 +5,7 @@
  * model.h point at the right bytes (the bf16 and f32 files hold the same values).
  */
 #include "harness.h"
+#include "backend/quant.h"
 #include "io/safetensors.h"
 #include "model/model.h"
 
@@ -239,6 +240,94 @@ static void test_info_sizes(void)
     pg_model_free(m);
 }
 
+/* max |dequantized - original| over a row, against one quantization step of the row's
+ * largest value (the rounding error is at most half a step, plus f16 rounding of the scale). */
+static void check_quant_row(const pg__tensor *q, const pg__tensor *orig, int64_t row,
+                            float levels)
+{
+    size_t n = (size_t)orig->cols;
+    float *deq = malloc(n * sizeof *deq);
+    pg__dequantize_row(q, row, deq);
+    double err = 0, amax = 0;
+    for (size_t i = 0; i < n; i++) {
+        double o = elem_at(orig, (size_t)row * n + i);
+        err = fmax(err, fabs(deq[i] - o));
+        amax = fmax(amax, fabs(o));
+    }
+    CHECK_MSG(err <= amax / levels, "%s row %lld: error %g > step %g", orig->name,
+              (long long)row, err, amax / levels);
+    free(deq);
+}
+
+/* weight_dtype Q8/Q4: the matmul weights (and a quantized copy of the tied head) are owned
+ * by the model, everything else stays mapped as stored. */
+static void test_quantized(int32_t dt, float levels)
+{
+    const char *dir = pg_test_path(pg_test_data_dir(), "models/tiny_b/bf16");
+    pg_model *ref = load("tiny_b", "bf16");
+    pg_model_options o;
+    PG_MODEL_OPTIONS_INIT(&o);
+    o.backend = "ref";
+    o.n_threads = 2;
+    o.weight_dtype = dt;
+    pg_model *m = NULL;
+    CHECK_OK(pg_model_load(&m, dir, &o));
+    if (!m || !ref) {
+        pg_model_free(m);
+        pg_model_free(ref);
+        return;
+    }
+    const pg__decoder_weights *d = &m->decoder;
+    CHECK_EQ_INT(d->layers[0].q_w.dtype, dt);
+    CHECK_EQ_INT(d->layers[3].down_w.dtype, dt);
+    CHECK_EQ_INT(m->vision.layers[2].fc2_w.dtype, dt);
+    CHECK_EQ_INT(m->projector.w.dtype, dt);
+    CHECK_EQ_INT(d->lm_head.dtype, dt);
+    CHECK_EQ_INT(d->embed.dtype, PG__BF16);
+    CHECK(d->embed.data == ref->decoder.embed.data || d->embed.data != NULL);
+    CHECK_EQ_INT(d->final_norm.dtype, PG__BF16);
+    CHECK_EQ_INT(m->vision.patch_w.dtype, PG__BF16);
+    CHECK_EQ_INT(m->vision.layers[0].q_b.dtype, PG__BF16);
+    CHECK(m->owned != NULL);
+    pg_model_info info = { .struct_size = sizeof info };
+    CHECK_OK(pg_model_get_info(m, &info));
+    CHECK_EQ_INT(info.weight_dtype, dt);
+    CHECK_EQ_INT(info.n_params, manifest_params("tiny_b"));
+    /* bytes: the bf16 file minus the quantized matrices, plus their quantized sizes, plus the
+     * quantized copy of the tied output head */
+    uint64_t want = manifest_params("tiny_b") * 2;
+    const pg__config *c = &m->cfg;
+    int64_t D = c->text.hidden, F = c->text.ffn, Q = (int64_t)c->text.heads * c->text.head_dim;
+    int64_t KV = (int64_t)c->text.kv_heads * c->text.head_dim;
+    int64_t VD = c->vision.hidden, VF = c->vision.ffn;
+    const int64_t mats[][2] = { { Q, D }, { KV, D }, { KV, D }, { D, Q },
+                                { F, D }, { F, D }, { D, F } };
+    for (int l = 0; l < c->text.layers; l++) {
+        for (int k = 0; k < 7; k++) {
+            want += pg__quant_size((pg__dtype)dt, mats[k][0], mats[k][1]) -
+                    (uint64_t)(mats[k][0] * mats[k][1] * 2);
+        }
+    }
+    const int64_t vm[][2] = { { VD, VD }, { VD, VD }, { VD, VD }, { VD, VD }, { VF, VD },
+                              { VD, VF } };
+    for (int l = 0; l < c->vision.layers; l++) {
+        for (int k = 0; k < 6; k++) {
+            want += pg__quant_size((pg__dtype)dt, vm[k][0], vm[k][1]) -
+                    (uint64_t)(vm[k][0] * vm[k][1] * 2);
+        }
+    }
+    want += pg__quant_size((pg__dtype)dt, D, VD) - (uint64_t)(D * VD * 2);
+    want += pg__quant_size((pg__dtype)dt, c->text.vocab, D);
+    CHECK_EQ_INT(info.weight_bytes, want);
+    for (int64_t r = 0; r < 5; r++) {
+        check_quant_row(&d->layers[0].q_w, &ref->decoder.layers[0].q_w, r * 7, levels);
+        check_quant_row(&m->vision.layers[2].fc2_w, &ref->vision.layers[2].fc2_w, r, levels);
+        check_quant_row(&d->lm_head, &ref->decoder.embed, r * 400, levels);
+    }
+    pg_model_free(m);
+    pg_model_free(ref);
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof fixtures / sizeof fixtures[0]; i++) {
@@ -247,5 +336,7 @@ int main(void)
     test_refcount();
     test_tokenizer_only();
     test_info_sizes();
+    test_quantized(PG_DTYPE_Q8, 127.0f);
+    test_quantized(PG_DTYPE_Q4, 7.0f);
     return pg_test_finish();
 }

@@ -2,6 +2,9 @@
 """Golden check of `pg generate --json --dump-dir` (standard library only).
 
 usage: cli_golden.py PG GOLDEN_DIR MODEL_DIR IMAGES_DIR [BACKEND]
+       cli_golden.py PG --shared FIXTURES_DIR CONFIG CACHE_DIR [BACKEND]
+The second form runs a config of ../shared/fixtures/models (exit 77 = skipped when absent;
+PG_SHARED_FIXTURES overrides the folder); `full` is regenerated into CACHE_DIR/full if needed.
 
 For every case of GOLDEN_DIR/cases.json (tests/data/golden/<config>) or of a shared golden
 manifest.json: runs pg generate greedily for the case's number of steps and checks
@@ -82,9 +85,38 @@ def load_cases(golden_dir):
     return cases
 
 
+def shared_paths(fixtures, config, cache):
+    """(golden, model, images) folders of a shared config; None when the fixtures are absent."""
+    fixtures = os.environ.get('PG_SHARED_FIXTURES', fixtures)
+    models = os.path.join(fixtures, 'models')
+    if not os.path.isdir(models):
+        return None
+    model_dir = os.path.join(models, 'checkpoints', config, 'bf16')
+    if config == 'full':
+        model_dir = os.path.join(cache, 'full', 'bf16')
+        if not os.path.exists(os.path.join(model_dir, 'model.safetensors.index.json')):
+            print('regenerating the full checkpoint into', os.path.join(cache, 'full'))
+            subprocess.run(['/usr/bin/python3', os.path.join(models, 'tools', 'make_checkpoint.py'),
+                            '--config', 'full', '--out', os.path.join(cache, 'full'), '--no-f32'],
+                           check=True)
+    return os.path.join(models, 'golden', config), model_dir, os.path.join(models, 'images')
+
+
 def main():
-    pg, golden_dir, model_dir, images_dir = sys.argv[1:5]
-    backend = sys.argv[5] if len(sys.argv) > 5 else 'cpu'
+    global LOGIT_ABS
+    pg = sys.argv[1]
+    if sys.argv[2] == '--shared':
+        paths = shared_paths(sys.argv[3], sys.argv[4], sys.argv[5])
+        if paths is None:
+            print('SKIP: ../shared/fixtures is absent')
+            return 77
+        golden_dir, model_dir, images_dir = paths
+        backend = sys.argv[6] if len(sys.argv) > 6 else 'cpu'
+        if sys.argv[4] == 'tiny896':
+            LOGIT_ABS = 2e-3  # the manifest's tolerances_override for the sliding-window config
+    else:
+        golden_dir, model_dir, images_dir = sys.argv[2:5]
+        backend = sys.argv[5] if len(sys.argv) > 5 else 'cpu'
     for c in load_cases(golden_dir):
         case_dir = os.path.join(golden_dir, c['id'])
         image_dir = os.path.join(golden_dir, c['image_dir'])

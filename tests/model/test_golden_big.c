@@ -42,7 +42,7 @@ static bool exists(const char *path)
 /* The full checkpoint: regenerated into the cache on first use. */
 static bool full_checkpoint(const char *shared, const char *cache, char *dir, size_t cap)
 {
-    char index[2048], cmd[4096];
+    char index[4096], cmd[8192];
     snprintf(dir, cap, "%s/full/bf16", cache);
     snprintf(index, sizeof index, "%s/model.safetensors.index.json", dir);
     if (exists(index)) {

@@ -361,6 +361,77 @@ static int interrupt_at_third(void *user, const pg_token_event *ev)
     return 0;
 }
 
+/* A backend hook: the n-th matmul interrupts the session from another thread (joined, so
+ * the interrupt lands at a known point inside a prefill). */
+static const pg__backend_ops *g_real_ops;
+static pg__backend_ops g_hook_ops;
+static pg_session *g_hook_session;
+static int g_hook_countdown;
+
+static pg_status hooked_matmul(pg__backend *be, float *y, int64_t ldy, const float *x,
+                               int64_t ldx, int64_t m, const pg__tensor *w,
+                               const pg__tensor *bias)
+{
+    if (g_hook_session && --g_hook_countdown == 0) {
+        pthread_t th;
+        if (pthread_create(&th, NULL, interrupt_thread, g_hook_session) == 0) {
+            pthread_join(th, NULL);
+        }
+    }
+    return g_real_ops->matmul(be, y, ldy, x, ldx, m, w, bias);
+}
+
+static void hook_matmul(pg_session *s, int countdown)
+{
+    g_real_ops = g_model->backend->ops;
+    g_hook_ops = *g_real_ops;
+    g_hook_ops.matmul = hooked_matmul;
+    g_hook_session = s;
+    g_hook_countdown = countdown;
+    g_model->backend->ops = &g_hook_ops;
+}
+
+static void unhook_matmul(void)
+{
+    g_model->backend->ops = g_real_ops;
+    g_hook_session = NULL;
+}
+
+static void test_interrupt_prefill(void)
+{
+    int32_t ref[4];
+    reference_ids(g_cat, "caption en", 2, ref);
+    pg_session *s = new_session(0, 0);
+    CHECK_OK(pg_session_set_image(s, g_cat));
+    CHECK_OK(pg_session_set_prompt(s, "caption en", 10));
+    /* An interrupt before the call is not pending: only a running call is stopped. */
+    pg_session_interrupt(s);
+    CHECK_OK(pg_session_prefill(s));
+    /* In the vision tower (the 3rd matmul is in its first layer). */
+    CHECK_OK(pg_session_set_image(s, g_coffee));
+    hook_matmul(s, 3);
+    CHECK_EQ_INT(pg_session_prefill(s), PG_ERR_CANCELLED);
+    unhook_matmul();
+    CHECK(strstr(pg_session_last_error(s), "vision") != NULL);
+    /* In the decoder (the image is cached, so the 2nd matmul is decoder layer 0's k). */
+    CHECK_OK(pg_session_set_image(s, g_cat));
+    hook_matmul(s, 2);
+    CHECK_EQ_INT(pg_session_generate(s, NULL), PG_ERR_CANCELLED);
+    unhook_matmul();
+    CHECK(strstr(pg_session_last_error(s), "decoder") != NULL);
+    const float *lg;
+    CHECK_EQ_INT(pg_session_logits(s, &lg, NULL), PG_ERR_BAD_STATE);
+    /* The session goes on: the next call prefills again. */
+    pg_generate_options go;
+    PG_GENERATE_OPTIONS_INIT(&go);
+    go.max_new_tokens = 2;
+    CHECK_OK(pg_session_generate(s, &go));
+    size_t n;
+    const int32_t *out = pg_session_output_ids(s, &n);
+    CHECK(n == 2 && !memcmp(out, ref, 2 * sizeof *out));
+    pg_session_free(s);
+}
+
 static void test_interrupt_and_reset(void)
 {
     int32_t ref[16];
@@ -368,10 +439,6 @@ static void test_interrupt_and_reset(void)
     pg_session *s = new_session(0, 0);
     CHECK_OK(pg_session_set_image(s, g_cat));
     CHECK_OK(pg_session_set_prompt(s, "detect cat", 10));
-    /* A pending interrupt cancels the next prefill (between layers) and is consumed. */
-    pg_session_interrupt(s);
-    CHECK_EQ_INT(pg_session_prefill(s), PG_ERR_CANCELLED);
-    CHECK(strstr(pg_session_last_error(s), "interrupt") != NULL);
     /* During generation, from another thread. */
     pg_generate_options go;
     PG_GENERATE_OPTIONS_INIT(&go);
@@ -380,6 +447,7 @@ static void test_interrupt_and_reset(void)
     go.on_token_user = s;
     CHECK_EQ_INT(pg_session_generate(s, &go), PG_ERR_CANCELLED);
     CHECK_EQ_INT(pg_session_stop_reason(s), PG_STOP_INTERRUPT);
+    CHECK(strstr(pg_session_last_error(s), "interrupt") != NULL);
     size_t n;
     const int32_t *out = pg_session_output_ids(s, &n);
     CHECK(n == 3 && !memcmp(out, ref, 3 * sizeof *out));
@@ -443,6 +511,35 @@ static void test_parallel_sessions(void)
     }
 }
 
+/* A bf16 / f16 KV cache: same greedy start, prompt logits close to the f32 cache's. */
+static void test_kv_dtypes(void)
+{
+    pg_session *ref = new_session(0, 0);
+    CHECK_OK(pg_session_set_image(ref, g_cat));
+    CHECK_OK(pg_session_set_prompt(ref, "caption en", 10));
+    CHECK_OK(pg_session_prefill(ref));
+    const float *want, *got;
+    size_t nv;
+    CHECK_OK(pg_session_logits(ref, &want, &nv));
+    const int32_t dtypes[] = { PG_DTYPE_BF16, PG_DTYPE_F16 };
+    for (size_t i = 0; i < 2; i++) {
+        pg_session_options so;
+        PG_SESSION_OPTIONS_INIT(&so);
+        so.kv_dtype = dtypes[i];
+        pg_session *s = NULL;
+        CHECK_OK(pg_session_new(&s, g_model, &so));
+        CHECK_OK(pg_session_set_image(s, g_cat));
+        CHECK_OK(pg_session_set_prompt(s, "caption en", 10));
+        CHECK_OK(pg_session_prefill(s));
+        CHECK_OK(pg_session_logits(s, &got, &nv));
+        /* Rounding keys/values to 8 (bf16) or 11 (f16) mantissa bits moves logits a little. */
+        const double d = pg_test_max_abs_diff(got, want, nv);
+        CHECK_MSG(d < 0.25, "kv dtype %d: logits moved by %g", (int)dtypes[i], d);
+        pg_session_free(s);
+    }
+    pg_session_free(ref);
+}
+
 /* The model may be freed before its sessions. */
 static void test_lifetime(const char *path, const char *backend)
 {
@@ -482,8 +579,10 @@ int main(int argc, char **argv)
         test_image_cache();
         test_generation_controls();
         test_feed_logits();
+        test_interrupt_prefill();
         test_interrupt_and_reset();
         test_parallel_sessions();
+        test_kv_dtypes();
         test_lifetime(model_path, backend);
     }
     pg_image_free(g_cat);

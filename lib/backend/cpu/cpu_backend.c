@@ -179,7 +179,9 @@ static pg_status cpu_matmul(pg__backend *be, float *y, int64_t ldy, const float 
     }
     int nt = threads(cb);
     if (!pg__dtype_is_plain(w->dtype)) {
-        mt.n_chunk = column_chunk(w->rows, nt, 8, 16);
+        /* quant.c quantizes x once per call of pg__quant_matmul_cols, so prefill-sized x
+         * gets fewer, larger column tasks (still several per thread for balance). */
+        mt.n_chunk = column_chunk(w->rows, nt, m <= 4 ? 8 : 4, 16);
         st = run(cb, 0, quant_task, &mt, cdiv(w->rows, mt.n_chunk));
     } else if (m <= k->gemv_max_m) {
         mt.n_chunk = column_chunk(w->rows, nt, 8, 16);
@@ -657,6 +659,11 @@ static const pg__cpu_kernels *kernels_for(pg__cpu_isa isa)
 bool pg__cpu_isa_available(pg__cpu_isa isa)
 {
     return kernels_for(isa) != NULL;
+}
+
+const pg__cpu_kernels *pg__cpu_backend_kernels(const pg__backend *be)
+{
+    return ((const cpu_backend *)be)->kern;
 }
 
 const char *pg__cpu_backend_isa(const pg__backend *be)

@@ -12,8 +12,8 @@
 
 /* K step of the GEMM blocking: packed weight panels hold this many columns of W. */
 #define PG__GEMM_KC 256
-/* Keys per attention block. */
-#define PG__ATTN_BK 64
+/* Most keys per attention block (each kernel set uses a multiple of its tile height). */
+#define PG__ATTN_BK 128
 
 /* One matrix product y[m][n] = x[m][k] . W[n][k]^T (+ bias[n]). */
 typedef struct pg__gemm {
@@ -53,7 +53,14 @@ typedef struct pg__cpu_kernels {
     void (*attn_block)(const pg__attn *a, int32_t h, int64_t q0, int64_t q1, float *scratch);
     /* One query row qi for every head of kv head kvh (decode); same scratch. */
     void (*attn_row)(const pg__attn *a, int32_t kvh, int64_t qi, float *scratch);
+    /* Machine probes for benchmarks: `iters` rounds of 24 independent FMA chains (returns
+     * a value to keep the work alive; flops = iters * 24 * 32), and a streaming read sum. */
+    float (*fma_probe)(int64_t iters);
+    float (*read_probe)(const float *p, size_t n);
 } pg__cpu_kernels;
+
+/* The kernel table a CPU backend uses (for benchmarks and tests). */
+const pg__cpu_kernels *pg__cpu_backend_kernels(const pg__backend *be);
 
 /* Largest attn_bq of any table (scratch sizing). */
 #define PG__ATTN_BQ_MAX 32

@@ -1,0 +1,18 @@
+/* Fuzz target: the tokenizer.json reader and what follows a successful load. */
+#include "fuzz_common.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    pg_tokenizer *tok = pg__tok_new();
+    if (!tok) {
+        return 0;
+    }
+    if (pg__tokjson_read(tok, (const char *)data, size, "fuzz") == PG_OK &&
+        pg__tok_finalize(tok, "fuzz") == PG_OK) {
+        fuzz_exercise(tok);
+    }
+    pg__tokenizer_free(tok);
+    return 0;
+}
