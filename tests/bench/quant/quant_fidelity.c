@@ -194,7 +194,7 @@ static void run_tiny(const char *cfg)
 
 int main(int argc, char **argv)
 {
-    printf("| config | type | bytes vs f32 | cases | max logit err | mean max err | max |logit| "
+    printf("| config | type | weight bytes vs as stored | cases | max logit err | mean max err | max |logit| "
            "| prefill top-1 | teacher-forced top-1 (steps) | greedy ids kept |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|\n");
     if (argc == 6 && !strcmp(argv[1], "--dirs")) { /* --dirs LABEL GOLDEN MODEL IMAGES */
