@@ -389,7 +389,9 @@ static int run_one(pg_session *s, const gen_args *a, const char *image_path, con
     }
     go.stop_strings = a->stops;
     go.n_stop_strings = a->n_stops;
-    if (!a->json) {
+    /* Stream unless a stop string may have to be cut out of the text again. */
+    const bool stream = !a->json && a->n_stops == 0;
+    if (stream) {
         go.on_token = stream_token;
     }
     if (st == PG_OK) {
@@ -397,8 +399,11 @@ static int run_one(pg_session *s, const gen_args *a, const char *image_path, con
             printf("%s: ", image_path);
         }
         st = pg_session_generate(s, &go);
+        if (!a->json && !stream) {
+            fputs(pg_session_text(s, NULL), stdout);
+        }
         if (!a->json) {
-            putchar('\n'); /* after the streamed text */
+            putchar('\n'); /* after the text */
         }
     }
     if (st != PG_OK) {

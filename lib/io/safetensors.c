@@ -158,14 +158,18 @@ static pg_status parse_entry(pg__st_tensor *t, const json_t *v, uint64_t data_si
                          (unsigned long long)t->end, (unsigned long long)data_size);
     }
     uint64_t bytes;
-    if (__builtin_mul_overflow(t->n_elements, (uint64_t)pg__st_dtype_size(t->dtype), &bytes) ||
-        bytes != t->end - t->begin) {
+    if (__builtin_mul_overflow(t->n_elements, (uint64_t)pg__st_dtype_size(t->dtype), &bytes)) {
+        return pg__error(PG_ERR_FORMAT, "%s: tensor '%s': byte size of %s x %llu elements "
+                         "overflows", path, t->name, pg__st_dtype_name(t->dtype),
+                         (unsigned long long)t->n_elements);
+    }
+    if (bytes != t->end - t->begin) {
         return pg__error(PG_ERR_FORMAT,
                          "%s: tensor '%s': data_offsets span %llu bytes but %s x %llu elements "
                          "need %llu",
                          path, t->name, (unsigned long long)(t->end - t->begin),
                          pg__st_dtype_name(t->dtype), (unsigned long long)t->n_elements,
-                         (unsigned long long)(t->n_elements * pg__st_dtype_size(t->dtype)));
+                         (unsigned long long)bytes);
     }
     return PG_OK;
 }

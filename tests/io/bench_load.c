@@ -129,6 +129,13 @@ static int bench(const char *dir, uint32_t flags, int runs, double *median_ms, r
         }
         if (i == runs - 1) {
             *res = measure(m);
+            /* the checkpoint is what it claims to be */
+            if (strcmp(m->variant, VARIANT) != 0 || m->n_files != 2) {
+                fprintf(stderr, "unexpected model: variant %s, %zu files\n", m->variant,
+                        m->n_files);
+                pg_model_free(m);
+                return -1;
+            }
         }
         pg_model_free(m);
     }

@@ -122,6 +122,9 @@ static void test_bad_headers(void)
     expect("{\"t\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,2],"
            "\"data_offsets\":[0,4]}}",
            4, PG_ERR_FORMAT, "overflows");
+    expect("{\"t\":{\"dtype\":\"F64\",\"shape\":[2147483648,2147483648],"
+           "\"data_offsets\":[0,4]}}",
+           4, PG_ERR_FORMAT, "byte size"); /* 2^62 elements fit, 2^65 bytes do not */
     expect("{\"t\":{\"dtype\":\"F32\",\"shape\":[1]}}", 4, PG_ERR_FORMAT, "data_offsets");
     expect("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0]}}", 4, PG_ERR_FORMAT,
            "data_offsets");
