@@ -102,6 +102,18 @@ static int parse_args(bench_args *a, int argc, char **argv)
             a->no_machine = true;
             continue;
         }
+        static const char *const value_flags[] = {
+            "-m", "--model", "--variant", "--dtype", "--threads", "--runs", "--warmup",
+            "--decode-tokens", "--layers", "--mem-mib", "--seed", "--cache-dir", "--backend",
+        };
+        bool known = false;
+        for (size_t k = 0; k < sizeof value_flags / sizeof value_flags[0]; k++) {
+            known = known || !strcmp(f, value_flags[k]);
+        }
+        if (!known) {
+            fprintf(stderr, "pg bench: unknown option '%s'\n", f);
+            return -1;
+        }
         if (!v) {
             fprintf(stderr, "pg bench: %s needs a value\n", f);
             return -1;
