@@ -75,7 +75,7 @@ def main():
 
         env = dict(os.environ)
         # The staged .pc first, then the system's own .pc folders: the dependencies it
-        # names (spng, libturbojpeg, jansson) are found where the system installed them.
+        # names (spng, libjpeg, jansson) are found where the system installed them.
         system_pc = run([args.pkg_config, "--variable", "pc_path", "pkg-config"]).stdout.strip()
         env["PKG_CONFIG_PATH"] = os.path.dirname(pcs[0])
         env["PKG_CONFIG_LIBDIR"] = os.path.dirname(pcs[0]) + (":" + system_pc if system_pc else "")
@@ -108,7 +108,7 @@ def main():
               "the program uses the installed libpaligemma.so.0", ldd)
 
         # Static linking: the archive plus what `pkg-config --static --libs` adds must be
-        # enough (the .pc has to list the private dependencies: spng, turbojpeg, jansson, m).
+        # enough (the .pc has to list the private dependencies: spng, libjpeg, jansson, m).
         archive = found("libpaligemma.a")
         static_flags = [archive[0] if f == "-lpaligemma" else f
                         for f in res_static.stdout.split()]
