@@ -9,7 +9,7 @@
  *
  * The double arithmetic below keeps Pillow's evaluation order. It must not be contracted into
  * FMA instructions (that would change weights in the last bit and so some rounded
- * coefficients): GCC does not contract under -std=c11, and for clang the pragma below says so.
+ * coefficients); the pragmas below say so to GCC and clang whatever the build flags.
  */
 #include "image/image.h"
 
@@ -19,6 +19,8 @@
 
 #if defined(__clang__)
 #    pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#    pragma GCC optimize("fp-contract=off") /* also under -std=gnu11 -march=native */
 #endif
 
 #define PIL_PRECISION_BITS 22 /* 32 - 8 - 2 */
