@@ -300,3 +300,12 @@ def test_sessions_on_threads_share_one_model(tiny_model, golden_tiny, model_imag
         want, _ = expected_ids(golden_tiny[1], case)
         for got in results[case["id"]]:
             assert got[:len(want)] == want, case["id"]
+
+
+def test_stream_errors_reach_the_consumer(tiny_model):
+    with Session(tiny_model) as session:  # no image: the library refuses
+        with pytest.raises(PaliGemmaError) as info:
+            list(session.stream("caption en", max_new_tokens=4))
+        assert info.value.status == Status.BAD_STATE and info.value.message
+        with pytest.raises(PaliGemmaError):
+            session.generate("caption en", max_new_tokens=4)  # and the session is free again
