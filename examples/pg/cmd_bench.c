@@ -386,6 +386,11 @@ static void print_table(const bench_report *r)
     printf("%-22s %8.0f %% %8.0f %%   (prefill call | decode: CPU time / (wall x %d threads); "
            "below 100 %% = the cores were shared)\n", "CPU share", 100 * r->prefill_share.median,
            100 * r->decode_share.median, r->threads);
+    if (r->prefill_share.median > 0 && r->decode_share.median > 0) {
+        printf("%-22s %8.1f t/s %8.2f t/s (estimate for idle cores: prefill | decode rate / CPU "
+               "share)\n", "at full CPU share", rate(pt, r->prefill.median) / r->prefill_share.median,
+               r->decode.median > 0 ? 1e3 / r->decode.median / r->decode_share.median : 0.0);
+    }
     printf("\nwork: image encode %.3f TFLOP, prefill %.3f TFLOP (%u tokens), decode reads "
            "%.2f GB of weights per token\n", w->vision_flop / 1e12, w->prefill_flop / 1e12,
            w->prefill_tokens, w->weight_bytes_per_token / 1e9);
