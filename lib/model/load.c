@@ -292,7 +292,7 @@ PG_API pg_status pg_model_get_info(const pg_model *model, pg_model_info *info)
         return pg__error(PG_ERR_INVALID_ARGUMENT, "pg_model_get_info: NULL argument");
     }
     /* An output struct: older callers may pass a smaller one, newer ones a larger one; fill
-     * what both know and leave the rest alone. */
+     * what both know and zero the fields this library does not know. */
     size_t size = info->struct_size;
     if (size < sizeof(size_t) + sizeof(uint32_t) || size > 4096) {
         return pg__error(PG_ERR_INVALID_ARGUMENT,
@@ -323,7 +323,11 @@ PG_API pg_status pg_model_get_info(const pg_model *model, pg_model_info *info)
         .weight_bytes = model->weight_bytes,
         .variant = model->variant,
     };
-    memcpy(info, &v, size < sizeof v ? size : sizeof v);
+    const size_t known = size < sizeof v ? size : sizeof v;
+    memcpy(info, &v, known);
+    if (size > known) {
+        memset((unsigned char *)info + known, 0, size - known);
+    }
     return PG_OK;
 }
 

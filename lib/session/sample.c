@@ -2,6 +2,7 @@
 #include "session/session_internal.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 static uint64_t splitmix64(uint64_t *x)
@@ -55,55 +56,168 @@ int32_t pg__sample_greedy(const float *logits, size_t n)
     return (int32_t)best;
 }
 
+/* The sampling order: higher logit first, the lower id on ties (a strict total order for
+ * non-NaN logits, so every selection below gives the same candidates in the same order). */
+static bool cand_better(pg__cand a, pg__cand b)
+{
+    return a.logit > b.logit || (a.logit == b.logit && a.id < b.id);
+}
+
 static int cand_desc(const void *a, const void *b)
 {
     const pg__cand *x = a, *y = b;
-    if (x->logit != y->logit) {
-        return x->logit > y->logit ? -1 : 1;
+    return cand_better(*x, *y) ? -1 : cand_better(*y, *x) ? 1 : 0;
+}
+
+/* Restores the heap below `i`: heap[0] is the worst of the kept candidates. */
+static void heap_sift_down(pg__cand *heap, size_t n, size_t i)
+{
+    for (;;) {
+        size_t worst = i;
+        const size_t l = 2 * i + 1, r = l + 1;
+        if (l < n && cand_better(heap[worst], heap[l])) {
+            worst = l;
+        }
+        if (r < n && cand_better(heap[worst], heap[r])) {
+            worst = r;
+        }
+        if (worst == i) {
+            return;
+        }
+        const pg__cand t = heap[i];
+        heap[i] = heap[worst];
+        heap[worst] = t;
+        i = worst;
     }
-    return x->id < y->id ? -1 : (x->id > y->id);
+}
+
+/* The c best candidates of logits/temperature, best first, into work[0..c). One pass with a
+ * c-entry heap (O(n log c), and most logits lose against the heap's worst at once), then a
+ * sort of those c: the same prefix a sort of all n would give, at a fraction of its cost. */
+static void select_best(const float *logits, size_t n, float temperature, size_t c,
+                        pg__cand *work)
+{
+    for (size_t i = 0; i < c; i++) {
+        work[i].logit = logits[i] / temperature;
+        work[i].id = (int32_t)i;
+    }
+    for (size_t i = c / 2; i-- > 0;) {
+        heap_sift_down(work, c, i);
+    }
+    for (size_t i = c; i < n; i++) {
+        const pg__cand x = { logits[i] / temperature, (int32_t)i };
+        if (cand_better(x, work[0])) {
+            work[0] = x;
+            heap_sift_down(work, c, 0);
+        }
+    }
+    qsort(work, c, sizeof *work, cand_desc);
+}
+
+/* Above this share of the vocabulary a full sort is as cheap as the heap. */
+static size_t heap_limit(size_t n)
+{
+    return n / 4;
+}
+
+/* The c best candidates, best first, in work[0..c) (a full sort when c is large). */
+static void best_candidates(const float *logits, size_t n, float temperature, size_t c,
+                            pg__cand *work)
+{
+    if (c <= heap_limit(n)) {
+        select_best(logits, n, temperature, c, work);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        work[i].logit = logits[i] / temperature;
+        work[i].id = (int32_t)i;
+    }
+    qsort(work, n, sizeof *work, cand_desc);
+}
+
+/* The smallest prefix of work[0..m) whose probability (each exp(logit - mx) / total) reaches
+ * top_p, at least one; 0 when the m candidates do not reach it. */
+static size_t nucleus_size(const pg__cand *work, size_t m, float mx, double total, float top_p)
+{
+    double cum = 0.0;
+    for (size_t i = 0; i < m; i++) {
+        cum += exp((double)work[i].logit - mx) / total;
+        if (cum >= (double)top_p) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+/* The first candidates of a nucleus cut without a top-k cut: the normalizer is over the whole
+ * vocabulary (summed in id order), and the candidate set grows until it holds the nucleus. */
+static size_t nucleus_candidates(const float *logits, size_t n, float temperature, float top_p,
+                                 pg__cand *work, float *mx_out)
+{
+    float mx = logits[0] / temperature;
+    for (size_t i = 1; i < n; i++) {
+        const float l = logits[i] / temperature;
+        mx = l > mx ? l : mx;
+    }
+    *mx_out = mx;
+    if (!isfinite(mx)) {
+        return 1; /* the caller falls back to greedy */
+    }
+    double total = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        total += exp((double)(logits[i] / temperature) - mx);
+    }
+    size_t c = 64;
+    for (;;) {
+        c = c < n ? c : n;
+        best_candidates(logits, n, temperature, c, work);
+        const size_t keep = nucleus_size(work, c, mx, total, top_p);
+        if (keep || c == n) {
+            return keep ? keep : n; /* rounding short of top_p over all n: keep them all */
+        }
+        c *= 8;
+    }
 }
 
 int32_t pg__sample(const float *logits, size_t n, float temperature, uint32_t top_k,
                    float top_p, pg__rng *rng, pg__cand *work)
 {
     size_t m = n;
-    for (size_t i = 0; i < n; i++) {
-        work[i].logit = logits[i] / temperature;
-        work[i].id = (int32_t)i;
-    }
-    if ((top_k > 0 && top_k < m) || top_p < 1.0f) {
-        /* A full sort is simple and costs little next to a decoder step. */
-        qsort(work, m, sizeof *work, cand_desc);
-        if (top_k > 0 && top_k < m) {
-            m = top_k;
+    float mx;
+    const bool cut_k = top_k > 0 && top_k < n;
+    if (cut_k) {
+        /* Softmax over the top k (in double), then the nucleus cut inside them. */
+        m = top_k;
+        best_candidates(logits, n, temperature, m, work);
+        mx = work[0].logit;
+        if (top_p < 1.0f) {
+            double total = 0.0;
+            for (size_t i = 0; i < m; i++) {
+                total += exp((double)work[i].logit - mx);
+            }
+            const size_t keep = nucleus_size(work, m, mx, total, top_p);
+            m = keep ? keep : m;
+        }
+    } else if (top_p < 1.0f) {
+        m = nucleus_candidates(logits, n, temperature, top_p, work, &mx);
+    } else {
+        /* Plain temperature sampling: every id, in id order. */
+        for (size_t i = 0; i < n; i++) {
+            work[i].logit = logits[i] / temperature;
+            work[i].id = (int32_t)i;
+        }
+        mx = work[0].logit;
+        for (size_t i = 1; i < n; i++) {
+            mx = work[i].logit > mx ? work[i].logit : mx;
         }
     }
-    /* Softmax over the kept candidates (in double), then the nucleus cut. */
-    float mx = work[0].logit;
-    for (size_t i = 1; i < m; i++) {
-        mx = work[i].logit > mx ? work[i].logit : mx;
+    if (!isfinite(mx)) {
+        /* A temperature so small that logit / temperature overflows: the limit is greedy. */
+        return pg__sample_greedy(logits, n);
     }
     double total = 0.0;
     for (size_t i = 0; i < m; i++) {
         total += exp((double)work[i].logit - mx);
-    }
-    if (top_p < 1.0f) {
-        /* Keep the smallest prefix whose probability reaches top_p (at least one). */
-        double cum = 0.0;
-        size_t keep = 0;
-        while (keep < m) {
-            cum += exp((double)work[keep].logit - mx) / total;
-            keep++;
-            if (cum >= (double)top_p) {
-                break;
-            }
-        }
-        m = keep;
-        total = 0.0;
-        for (size_t i = 0; i < m; i++) {
-            total += exp((double)work[i].logit - mx);
-        }
     }
     double u = pg__rng_uniform(rng) * total;
     for (size_t i = 0; i < m; i++) {

@@ -93,13 +93,35 @@ static pg_status kv_dtype_of(int32_t public_dtype, pg__dtype *out)
     }
 }
 
+/* The largest context a session may ask for: the model's trained positions, and MAX_CTX. */
+static uint32_t max_ctx_of(const pg_model *m)
+{
+    const uint32_t max_pos = (uint32_t)m->cfg.text.max_positions;
+    return max_pos < MAX_CTX ? max_pos : MAX_CTX;
+}
+
+/* n_ctx 0 means the default: the image tokens + DEFAULT_EXTRA_CTX, within the model's limit. */
+static uint32_t n_ctx_of(const pg_session_options *o, const pg_model *m)
+{
+    const uint32_t def = (uint32_t)m->cfg.vision.n_tokens + DEFAULT_EXTRA_CTX;
+    const uint32_t max = max_ctx_of(m);
+    return o->n_ctx ? o->n_ctx : (def < max ? def : max);
+}
+
 static pg_status check_options(const pg_session_options *o, const pg_model *m)
 {
     const uint32_t n_img = (uint32_t)m->cfg.vision.n_tokens;
-    if (o->n_ctx != 0 && (o->n_ctx < n_img + 2 || o->n_ctx > MAX_CTX)) {
-        return pg__error(PG_ERR_INVALID_ARGUMENT, "n_ctx %u must be 0 or in %u..%u (the "
-                         "image tokens, <bos> and \"\\n\" must fit)", o->n_ctx, n_img + 2,
-                         MAX_CTX);
+    const uint32_t n_ctx = n_ctx_of(o, m);
+    /* Checked before anything is allocated: a huge n_ctx is a clear error, not an OOM. */
+    if (n_ctx > max_ctx_of(m)) {
+        return pg__error(PG_ERR_LIMIT, "n_ctx %u is over the limit of %u tokens (the model's "
+                         "max_position_embeddings is %d)", n_ctx, max_ctx_of(m),
+                         (int)m->cfg.text.max_positions);
+    }
+    if (n_ctx < n_img + 2) {
+        return pg__error(o->n_ctx ? PG_ERR_INVALID_ARGUMENT : PG_ERR_LIMIT,
+                         "n_ctx %u must be 0 or at least %u (the image tokens, <bos> and "
+                         "\"\\n\" must fit)", n_ctx, n_img + 2);
     }
     if (o->resize_method != PG_RESIZE_BICUBIC_PIL && o->resize_method != PG_RESIZE_BILINEAR_TF) {
         return pg__error(PG_ERR_INVALID_ARGUMENT, "resize_method %d is unknown",
@@ -125,7 +147,7 @@ static pg_status session_alloc(pg_session *s, const pg_session_options *o)
     if (st != PG_OK) {
         return st;
     }
-    s->n_ctx = o->n_ctx ? o->n_ctx : (uint32_t)m->cfg.vision.n_tokens + DEFAULT_EXTRA_CTX;
+    s->n_ctx = n_ctx_of(o, m);
     s->n_cache = o->image_cache ? o->image_cache : DEFAULT_IMAGE_CACHE;
     s->resize_method = o->resize_method;
     s->flags = o->flags;
@@ -328,6 +350,29 @@ PG_API pg_status pg_session_prefill(pg_session *s)
     return pg__session_fail(s, pg__session_prefill(s));
 }
 
+/* Fed ids are checked before any work (a prefill) is done: the count against the context,
+ * then every id against the vocabulary; the image token has no place after the prompt. */
+static pg_status check_fed_ids(const pg_session *s, const int32_t *ids, size_t n)
+{
+    const pg__config *cfg = &s->model->cfg;
+    if (n > s->n_ctx) {
+        return pg__error(PG_ERR_LIMIT, "pg_session_feed: %zu tokens do not fit the context "
+                         "of %u", n, s->n_ctx);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= cfg->text.vocab) {
+            return pg__error(PG_ERR_INVALID_ARGUMENT, "pg_session_feed: ids[%zu] = %d is "
+                             "outside the vocabulary (0..%d)", i, (int)ids[i],
+                             (int)cfg->text.vocab - 1);
+        }
+        if (ids[i] == cfg->image_token_index) {
+            return pg__error(PG_ERR_INVALID_ARGUMENT, "pg_session_feed: ids[%zu] is the image "
+                             "token %d (image tokens belong to the prompt)", i, (int)ids[i]);
+        }
+    }
+    return PG_OK;
+}
+
 PG_API pg_status pg_session_feed(pg_session *s, const int32_t *ids, size_t n)
 {
     if (!s) {
@@ -337,7 +382,10 @@ PG_API pg_status pg_session_feed(pg_session *s, const int32_t *ids, size_t n)
         return pg__session_fail(s, pg__error(PG_ERR_INVALID_ARGUMENT,
                                              "pg_session_feed: no ids"));
     }
-    pg_status st = PG_OK;
+    pg_status st = check_fed_ids(s, ids, n);
+    if (st != PG_OK) {
+        return pg__session_fail(s, st);
+    }
     pg__session_clear_interrupt(s);
     if (!s->prefilled) {
         st = pg__session_prefill(s);
@@ -409,10 +457,14 @@ PG_API pg_status pg_session_get_timings(const pg_session *s, pg_timings *t)
         return pg__error(PG_ERR_INVALID_ARGUMENT, "pg_timings: struct_size %zu is invalid",
                          t->struct_size);
     }
-    /* Fill what both sides know; an older caller's smaller struct gets its prefix. */
-    const size_t n = t->struct_size < sizeof *t ? t->struct_size : sizeof *t;
+    /* Fill what both sides know; an older caller's smaller struct gets its prefix, a newer
+     * caller's larger one gets zeros in the fields this library does not know. */
     const size_t caller = t->struct_size;
+    const size_t n = caller < sizeof *t ? caller : sizeof *t;
     memcpy(t, &s->timings, n);
+    if (caller > n) {
+        memset((unsigned char *)t + n, 0, caller - n);
+    }
     t->struct_size = caller;
     return PG_OK;
 }

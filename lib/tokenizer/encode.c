@@ -7,7 +7,7 @@
  *   PG_TOKENIZE_NO_PARSE_SPECIAL (SentencePiece): the whole text is normalized and
  *     BPE-encoded with the USER_DEFINED pieces frozen; control-token text stays text.
  * Normalization: ' ' -> U+2581 (escape_whitespace), optional dummy prefix and whitespace
- * cleanup as the file's normalizer says (tokenizer.c refuses normalizers it cannot do).
+ * cleanup as the file's normalizer says (the readers refuse normalizers this cannot do).
  */
 #include "tokenizer/tok_impl.h"
 

@@ -285,6 +285,19 @@ pg_status pg__spm_proto_read(pg_tokenizer *tok, const unsigned char *data, size_
     bool have_trainer = false;
     field f;
     int k;
+    /* A first pass counts the pieces so the tables are allocated once; piece texts take less
+     * room than the file. */
+    size_t count = 0;
+    for (reader pre = r; (k = next_field(&pre, &f)) > 0;) {
+        count += f.number == 1;
+    }
+    if (k < 0) {
+        return PG_ERR_FORMAT;
+    }
+    pg_status rs = pg__tok_reserve(tok, count, size + count);
+    if (rs) {
+        return rs;
+    }
     while ((k = next_field(&r, &f)) > 0) {
         pg_status st = PG_OK;
         if (f.number >= 1 && f.number <= 3 && (st = expect(&r, &f, WIRE_LEN))) {

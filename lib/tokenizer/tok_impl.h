@@ -105,6 +105,8 @@ struct pg_tokenizer {
 
 /* Piece table building (vocab.c). */
 pg_tokenizer *pg__tok_new(void);
+/* Reserves room for n pieces of text_bytes in all (a hint: adding more still works). */
+pg_status pg__tok_reserve(pg_tokenizer *tok, size_t n_pieces, size_t text_bytes);
 /* Appends a piece as the next id; no duplicate check (done by pg__tok_finalize). */
 pg_status pg__tok_add_piece(pg_tokenizer *tok, const char *piece, size_t len, float score,
                             int type, unsigned attr);
@@ -112,6 +114,8 @@ pg_status pg__tok_add_piece(pg_tokenizer *tok, const char *piece, size_t len, fl
 pg_status pg__tok_build_index(pg_tokenizer *tok, const char *what);
 /* Builds the byte-fallback table, special ids and tries; validates. */
 pg_status pg__tok_finalize(pg_tokenizer *tok, const char *what);
+/* The byte of a "<0xXX>" piece text, or -1. */
+int pg__parse_byte_piece(const char *s, size_t len);
 /* Id of an exact piece text, or -1. */
 int32_t pg__tok_lookup(const pg_tokenizer *tok, const char *s, size_t len);
 /* Merge table (tokenizer.json). */

@@ -193,10 +193,7 @@ static pg_status fill_vocab(name *names, const json_t *vocab, const char *what)
         }
         names[id] = (name){key, json_object_iter_key_len(json_object_key_to_iter(key)),
                            PG__PIECE_NORMAL, 0, true};
-        int b;
-        char tail;
-        if (names[id].len == 6 && sscanf(key, "<0x%2x%c", (unsigned *)&b, &tail) == 2 &&
-            tail == '>') {
+        if (pg__parse_byte_piece(key, names[id].len) >= 0) {
             names[id].type = PG__PIECE_BYTE;
         }
     }
@@ -243,6 +240,14 @@ static pg_status fill_added(name *names, const json_t *added, const json_t *unk_
 
 static pg_status add_pieces(pg_tokenizer *tok, const name *names, size_t n, const char *what)
 {
+    size_t bytes = n;
+    for (size_t id = 0; id < n; id++) {
+        bytes += names[id].len;
+    }
+    pg_status rs = pg__tok_reserve(tok, n, bytes);
+    if (rs) {
+        return rs;
+    }
     for (size_t id = 0; id < n; id++) {
         if (!names[id].set) {
             return pg__error(PG_ERR_FORMAT, "%s: no piece has id %zu", what, id);

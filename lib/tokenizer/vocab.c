@@ -57,9 +57,8 @@ void pg__tokenizer_free(pg_tokenizer *tok)
     free(tok);
 }
 
-static pg_status grow_arrays(pg_tokenizer *tok)
+static pg_status grow_arrays(pg_tokenizer *tok, uint32_t cap)
 {
-    uint32_t cap = tok->cap ? tok->cap * 2 : 1024;
     void *p;
 #define PG__GROW(field)                                                                    \
     p = realloc(tok->field, (size_t)cap * sizeof *tok->field);                             \
@@ -86,7 +85,7 @@ pg_status pg__tok_add_piece(pg_tokenizer *tok, const char *piece, size_t len, fl
     if (len >= PG__TOK_MAX_BLOB || tok->blob_len + len + 1 > PG__TOK_MAX_BLOB) {
         return pg__error(PG_ERR_LIMIT, "piece texts exceed %zu bytes", PG__TOK_MAX_BLOB);
     }
-    if (tok->n == tok->cap && grow_arrays(tok)) {
+    if (tok->n == tok->cap && grow_arrays(tok, tok->cap ? tok->cap * 2 : 1024)) {
         return PG_ERR_OUT_OF_MEMORY;
     }
     if (tok->blob_len + len + 1 > tok->blob_cap) {
@@ -110,6 +109,25 @@ pg_status pg__tok_add_piece(pg_tokenizer *tok, const char *piece, size_t len, fl
     tok->type[id] = (uint8_t)type;
     tok->attr[id] = (uint8_t)attr;
     tok->blob_len += len + 1;
+    return PG_OK;
+}
+
+pg_status pg__tok_reserve(pg_tokenizer *tok, size_t n_pieces, size_t text_bytes)
+{
+    if (n_pieces > PG__TOK_MAX_PIECES || text_bytes > PG__TOK_MAX_BLOB) {
+        return PG_OK; /* pg__tok_add_piece reports the limit when it is reached */
+    }
+    if (n_pieces > tok->cap && grow_arrays(tok, (uint32_t)n_pieces)) {
+        return PG_ERR_OUT_OF_MEMORY;
+    }
+    if (text_bytes > tok->blob_cap) {
+        char *b = pg__realloc(tok->blob, text_bytes);
+        if (!b) {
+            return PG_ERR_OUT_OF_MEMORY;
+        }
+        tok->blob = b;
+        tok->blob_cap = text_bytes;
+    }
     return PG_OK;
 }
 
@@ -265,8 +283,7 @@ static int hex_digit(char c)
     return -1;
 }
 
-/* The byte of a "<0xXX>" piece, or -1. */
-static int parse_byte_piece(const char *s, size_t len)
+int pg__parse_byte_piece(const char *s, size_t len)
 {
     if (len != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>') {
         return -1;
@@ -301,7 +318,7 @@ static pg_status check_pieces(pg_tokenizer *tok, const char *what)
         }
         tok->byte_val[id] = -1;
         if (tok->type[id] == PG__PIECE_BYTE) {
-            int b = parse_byte_piece(s, len);
+            int b = pg__parse_byte_piece(s, len);
             if (b < 0) {
                 return pg__error(PG_ERR_FORMAT, "%s: byte piece %u is not <0xXX>: \"%.20s\"",
                                  what, id, s);

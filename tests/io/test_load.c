@@ -233,6 +233,17 @@ static void test_info_sizes(void)
     CHECK_OK(pg_model_get_info(m, &small.info));
     CHECK_EQ_INT(small.info.image_size, 70);
     CHECK_EQ_INT(small.info.patch_size, 0xabababab); /* beyond its struct_size: untouched */
+    /* A newer caller's larger struct: the fields this library does not know come back 0. */
+    struct {
+        pg_model_info info;
+        uint64_t newer[2];
+    } big;
+    memset(&big, 0xab, sizeof big);
+    big.info.struct_size = sizeof big;
+    CHECK_OK(pg_model_get_info(m, &big.info));
+    CHECK_EQ_INT(big.info.struct_size, sizeof big);
+    CHECK_EQ_INT(big.info.image_size, 70);
+    CHECK(big.newer[0] == 0 && big.newer[1] == 0);
     pg_model_info bad = { .struct_size = 3 };
     CHECK_EQ_INT(pg_model_get_info(m, &bad), PG_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(pg_model_get_info(NULL, &bad), PG_ERR_INVALID_ARGUMENT);

