@@ -15,12 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__has_include)
-#    if __has_include("st_write.h")
-#        include "st_write.h"
-#        define BENCH_HAVE_WRITER 1
-#    endif
-#endif
+#include "st_write.h"
 
 /* Bump when the writer's output changes, so old cached checkpoints are not reused. */
 #define BENCH_CHECKPOINT_VERSION "1"
@@ -149,7 +144,6 @@ int bench_checkpoint(const char *variant, int n_layers, uint64_t seed, const cha
         }
         return 0;
     }
-#ifdef BENCH_HAVE_WRITER
     if (mkdir_p(root) != 0) {
         fprintf(stderr, "pg bench: cannot create %s: %s\n", root, strerror(errno));
         return -1;
@@ -181,11 +175,4 @@ int bench_checkpoint(const char *variant, int n_layers, uint64_t seed, const cha
         fprintf(stderr, "pg bench: checkpoint written in %.1f s\n", (bench_now_ms() - t0) / 1e3);
     }
     return 0;
-#else
-    (void)remove_others;
-    (void)mkdir_p;
-    fprintf(stderr, "pg bench: this build cannot write random checkpoints (st_write.c is "
-            "missing); pass -m MODEL_DIR\n");
-    return -1;
-#endif
 }

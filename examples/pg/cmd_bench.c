@@ -102,6 +102,18 @@ static int parse_args(bench_args *a, int argc, char **argv)
             a->no_machine = true;
             continue;
         }
+        static const char *const value_flags[] = {
+            "-m", "--model", "--variant", "--dtype", "--threads", "--runs", "--warmup",
+            "--decode-tokens", "--layers", "--mem-mib", "--seed", "--cache-dir", "--backend",
+        };
+        bool known = false;
+        for (size_t k = 0; k < sizeof value_flags / sizeof value_flags[0]; k++) {
+            known = known || !strcmp(f, value_flags[k]);
+        }
+        if (!known) {
+            fprintf(stderr, "pg bench: unknown option '%s'\n", f);
+            return -1;
+        }
         if (!v) {
             fprintf(stderr, "pg bench: %s needs a value\n", f);
             return -1;
@@ -358,6 +370,25 @@ static void print_table(const bench_report *r)
            w->prefill_tokens, w->weight_bytes_per_token / 1e9);
 }
 
+/* The reference points of issue 6 for 3B-448 on a 2-vCPU AVX-512 machine (docs/performance.md):
+ * other implementations measured there, and our targets. Printed for comparison only. */
+static void print_reference(const bench_report *r)
+{
+    if (strcmp(r->info->variant, "3b-448") != 0 || r->a->layers != 0 ||
+        r->info->text_layers != 26) {
+        return;
+    }
+    printf("\nreference (3B-448, 2 threads, 2-vCPU AVX-512 machine; docs/performance.md):\n"
+           "%-22s %-30s %-18s %s\n", "stage", "llama.cpp (best)", "gemma.cpp", "target here");
+    printf("%-22s %-30s %-18s %s\n", "image encode", "9.4 s (f16)", "17.2 s", "<= 4 s bf16");
+    printf("%-22s %-30s %-18s %s\n", "prefill", "32 tok/s f16, 45.6 q4_0", "21-23 tok/s",
+           ">= 64 tok/s bf16, >= 120 8-bit");
+    printf("%-22s %-30s %-18s %s\n", "decode", "3.5 bf16, 5.3 q8_0, 6.2 q4_0 t/s",
+           "3.5-3.85 tok/s", ">= 4.8 / 9 / 16 tok/s");
+    printf("%-22s %-30s %-18s %s\n", "time to first token", "-", "~64 s",
+           "<= 12 s bf16, <= 5 s 8-bit");
+}
+
 static void print_json(const bench_report *r)
 {
     const bench_work *w = &r->work;
@@ -499,6 +530,10 @@ int pg_cmd_bench(int argc, char **argv)
         pg_model_free(model);
         return 1;
     }
+    /* info.variant belongs to the model: keep a copy past pg_model_free */
+    char variant[64];
+    snprintf(variant, sizeof variant, "%s", info.variant ? info.variant : "custom");
+    info.variant = variant;
     bench_series b;
     memset(&b, 0, sizeof b);
     int rc = measure(&a, model, &info, &b);
@@ -526,6 +561,7 @@ int pg_cmd_bench(int argc, char **argv)
         print_json(&r);
     } else {
         print_table(&r);
+        print_reference(&r);
     }
     return 0;
 }

@@ -97,18 +97,21 @@ static void convert_row(const jpeg_job *job, uint8_t *d)
             d[2] = cmyk_channel(255u - s[2], nk);
         }
         break;
-    default:
-        memcpy(d, s, (size_t)w * 3);
+    default: /* JCS_RGB is decoded directly into the image */
         break;
     }
 }
 
 static int exif_from_markers(const struct jpeg_decompress_struct *cinfo)
 {
-    /* Pillow reads the first APP1 that starts with "Exif". */
+    /* Pillow keeps the first APP1 that starts with "Exif\0" and parses it as TIFF after
+     * "Exif\0\0"; a block without the second NUL does not parse, so no orientation. */
     for (jpeg_saved_marker_ptr m = cinfo->marker_list; m; m = m->next) {
-        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 6 &&
-            memcmp(m->data, "Exif\0\0", 6) == 0) {
+        if (m->marker == JPEG_APP0 + 1 && m->data_length >= 5 &&
+            memcmp(m->data, "Exif\0", 5) == 0) {
+            if (m->data_length < 6 || m->data[5] != 0) {
+                return 0;
+            }
             return pg__exif_orientation(m->data + 6, m->data_length - 6);
         }
     }
@@ -175,20 +178,27 @@ static pg_status run_decoder(
     }
     jpeg_start_decompress(cinfo);
     job->img = pg__image_alloc(cinfo->output_width, cinfo->output_height);
-    job->row = pg__malloc_array(cinfo->output_width, (size_t)cinfo->output_components);
-    if (!job->img || !job->row) {
+    /* RGB output goes straight into the image; gray and CMYK go through a row buffer. */
+    const int direct = cinfo->out_color_space == JCS_RGB;
+    if (!direct) {
+        job->row = pg__malloc_array(cinfo->output_width, (size_t)cinfo->output_components);
+    }
+    if (!job->img || (!direct && !job->row)) {
         return PG_ERR_OUT_OF_MEMORY;
     }
+    const size_t stride = (size_t)job->img->width * 3;
     while (cinfo->output_scanline < cinfo->output_height) {
         uint32_t y = cinfo->output_scanline;
-        JSAMPROW rows[1] = { job->row };
+        JSAMPROW rows[1] = { direct ? job->img->rgb + (size_t)y * stride : job->row };
         if (jpeg_read_scanlines(cinfo, rows, 1) != 1) {
             return pg__error(PG_ERR_FORMAT, "JPEG: decoder stalled");
         }
         if (job->hit_eof) {
             return pg__error(PG_ERR_FORMAT, "JPEG: file is truncated");
         }
-        convert_row(job, job->img->rgb + (size_t)y * job->img->width * 3);
+        if (!direct) {
+            convert_row(job, job->img->rgb + (size_t)y * stride);
+        }
     }
     jpeg_finish_decompress(cinfo);
     if (job->hit_eof) {

@@ -8,7 +8,8 @@
  *   palette        expanded through PLTE; indices past the PLTE entries read Pillow's
  *                  default grayscale ramp (i, i, i)
  *   alpha, tRNS    ignored (no compositing)
- * Gamma and colour chunks are ignored, like Pillow. An eXIf chunk supplies the orientation.
+ * Gamma and colour chunks are ignored, like Pillow. The orientation comes from where Pillow's
+ * getexif() finds it: eXIf, ImageMagick's raw EXIF profile text, or XMP.
  */
 #include "image/image.h"
 
@@ -35,17 +36,24 @@ static inline uint32_t packed_sample(const uint8_t *row, uint32_t i, uint32_t bi
     return (row[i / per_byte] >> shift) & mask;
 }
 
+/* 16-bit sample i of a row in host byte order (memcpy: no alignment or aliasing concerns). */
+static inline uint32_t sample16(const uint8_t *row, size_t i)
+{
+    uint16_t v;
+    memcpy(&v, row + 2 * i, 2);
+    return v;
+}
+
 /* Converts one decoded row (SPNG_FMT_PNG: packed low depths, host-endian 16-bit). */
 static void convert_row(const png_job *j, const uint8_t *s, uint8_t *d, uint32_t w)
 {
     const uint32_t bits = j->ihdr.bit_depth;
-    const uint16_t *s16 = (const uint16_t *)(const void *)s;
     switch (j->ihdr.color_type) {
     case SPNG_COLOR_TYPE_GRAYSCALE:
         for (uint32_t x = 0; x < w; x++, d += 3) {
             uint32_t v;
             if (bits == 16) {
-                v = s16[x] > 255 ? 255 : s16[x];
+                v = sample16(s, x) > 255 ? 255 : sample16(s, x);
             } else {
                 v = packed_sample(s, x, bits);
                 v = bits == 1 ? v * 255 : bits == 2 ? v * 0x55 : bits == 4 ? v * 0x11 : v;
@@ -56,7 +64,7 @@ static void convert_row(const png_job *j, const uint8_t *s, uint8_t *d, uint32_t
     case SPNG_COLOR_TYPE_TRUECOLOR:
         for (uint32_t x = 0; x < w; x++, d += 3) {
             for (int c = 0; c < 3; c++) {
-                d[c] = bits == 16 ? (uint8_t)(s16[3 * x + c] >> 8) : s[3 * x + c];
+                d[c] = bits == 16 ? (uint8_t)(sample16(s, 3 * (size_t)x + c) >> 8) : s[3 * x + c];
             }
         }
         break;
@@ -67,13 +75,13 @@ static void convert_row(const png_job *j, const uint8_t *s, uint8_t *d, uint32_t
         break;
     case SPNG_COLOR_TYPE_GRAYSCALE_ALPHA:
         for (uint32_t x = 0; x < w; x++, d += 3) {
-            d[0] = d[1] = d[2] = bits == 16 ? (uint8_t)(s16[2 * x] >> 8) : s[2 * x];
+            d[0] = d[1] = d[2] = bits == 16 ? (uint8_t)(sample16(s, 2 * (size_t)x) >> 8) : s[2 * x];
         }
         break;
     default: /* SPNG_COLOR_TYPE_TRUECOLOR_ALPHA */
         for (uint32_t x = 0; x < w; x++, d += 3) {
             for (int c = 0; c < 3; c++) {
-                d[c] = bits == 16 ? (uint8_t)(s16[4 * x + c] >> 8) : s[4 * x + c];
+                d[c] = bits == 16 ? (uint8_t)(sample16(s, 4 * (size_t)x + c) >> 8) : s[4 * x + c];
             }
         }
         break;
@@ -147,19 +155,102 @@ static pg_status decode_rows(spng_ctx *ctx, png_job *j, struct pg_image *img)
     return PG_OK;
 }
 
-static int png_orientation(spng_ctx *ctx)
+/* The TIFF block of an EXIF buffer, without the optional "Exif\0\0" prefix. */
+static int exif_block_orientation(const uint8_t *d, size_t n, bool *present)
 {
-    struct spng_exif exif;
-    if (spng_get_exif(ctx, &exif) != 0 || !exif.data) {
-        return 0;
-    }
-    const uint8_t *d = (const uint8_t *)exif.data;
-    size_t n = exif.length;
-    if (n >= 6 && memcmp(d, "Exif\0\0", 6) == 0) { /* some writers keep the JPEG prefix */
+    if (n >= 6 && memcmp(d, "Exif\0\0", 6) == 0) {
         d += 6;
         n -= 6;
     }
-    return pg__exif_orientation(d, n);
+    return pg__exif_find_orientation(d, n, present);
+}
+
+/* ImageMagick's "Raw profile type exif" text: "\nexif\n   <len>\n<hex lines>". Pillow joins
+ * the lines after the third "\n" and reads them with bytes.fromhex (which skips whitespace
+ * between bytes). */
+static int raw_profile_orientation(const char *t, size_t n, bool *present)
+{
+    size_t i = 0;
+    for (int nl = 0; nl < 3; i++) {
+        if (i >= n) {
+            return 0;
+        }
+        nl += t[i] == '\n';
+    }
+    uint8_t *bin = pg__malloc(n / 2 + 1);
+    if (!bin) {
+        return 0;
+    }
+    size_t len = 0;
+    int hi = -1, ok = 1;
+    for (; i < n && ok; i++) {
+        char c = t[i];
+        int v = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                       : -1;
+        if (c == '\n') {
+            continue; /* Pillow removes the line breaks before decoding */
+        }
+        if (v < 0) {
+            ok = c == ' ' || c == '\r' || c == '\t' || c == '\v' || c == '\f';
+            ok = ok && hi < 0; /* other whitespace between two digits of a byte is invalid */
+        } else if (hi < 0) {
+            hi = v;
+        } else {
+            bin[len++] = (uint8_t)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    /* Pillow raises on bad hex (and load_image fails); here the profile is just ignored. */
+    int o = ok && hi < 0 ? exif_block_orientation(bin, len, present) : 0;
+    free(bin);
+    return o;
+}
+
+/*
+ * The orientation exif_transpose sees for a PNG (Pillow 9.4 getexif): the eXIf chunk, else the
+ * last "Raw profile type exif" text chunk; when neither has an Orientation entry, the last
+ * "XML:com.adobe.xmp" text's tiff:Orientation. Chunks after the image data count too.
+ */
+static int png_orientation(spng_ctx *ctx)
+{
+    bool present = false;
+    int o = 0;
+    struct spng_exif exif;
+    uint32_t n_text = 0;
+    struct spng_text *text = NULL;
+    if (spng_get_text(ctx, NULL, &n_text) == 0 && n_text > 0) {
+        text = pg__malloc_array(n_text, sizeof *text);
+        if (text && spng_get_text(ctx, text, &n_text) != 0) {
+            n_text = 0;
+        }
+    }
+    if (!text) {
+        n_text = 0;
+    }
+    const struct spng_text *raw = NULL, *xmp = NULL;
+    for (uint32_t i = 0; i < n_text; i++) {
+        if (!text[i].text) {
+            continue;
+        }
+        if (strcmp(text[i].keyword, "Raw profile type exif") == 0) {
+            raw = &text[i];
+        } else if (strcmp(text[i].keyword, "XML:com.adobe.xmp") == 0) {
+            xmp = &text[i];
+        }
+    }
+    if (spng_get_exif(ctx, &exif) == 0 && exif.data) {
+        o = exif_block_orientation((const uint8_t *)exif.data, exif.length, &present);
+    } else if (raw) {
+        o = raw_profile_orientation(raw->text, raw->length, &present);
+    }
+    if (!present && xmp) {
+        int x = pg__xmp_orientation(xmp->text, xmp->length);
+        o = x >= 1 && x <= 8 ? x : 0;
+    }
+    free(text);
+    return o;
 }
 
 pg_status pg__decode_png(const uint8_t *data,

@@ -67,6 +67,12 @@ pg_status pg__image_orient(struct pg_image *img, int orientation);
  * starts at the byte-order mark ("II*\0" / "MM\0*"), i.e. after "Exif\0\0". Never reads
  * outside [tiff, tiff + size), never loops. */
 int pg__exif_orientation(const uint8_t *tiff, size_t size);
+/* The same; *present (may be NULL) tells whether IFD0 holds a readable Orientation entry at
+ * all (Pillow then does not look at XMP), whatever its value. */
+int pg__exif_find_orientation(const uint8_t *tiff, size_t size, bool *present);
+/* The digit after the first "tiff:Orientation=\"" or "tiff:Orientation>" in XMP text (Pillow's
+ * fallback when the EXIF has no Orientation), or -1 when there is none. */
+int pg__xmp_orientation(const char *xmp, size_t len);
 
 /* Decoders. `data` is the whole file. On success *out is a new image (EXIF not applied yet);
  * *orientation receives the EXIF Orientation (0 if none). */

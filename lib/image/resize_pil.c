@@ -9,7 +9,7 @@
  *
  * The double arithmetic below keeps Pillow's evaluation order. It must not be contracted into
  * FMA instructions (that would change weights in the last bit and so some rounded
- * coefficients): GCC does not contract under -std=c11, and for clang the pragma below says so.
+ * coefficients); the pragmas below say so to GCC and clang whatever the build flags.
  */
 #include "image/image.h"
 
@@ -19,6 +19,8 @@
 
 #if defined(__clang__)
 #    pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#    pragma GCC optimize("fp-contract=off") /* also under -std=gnu11 -march=native */
 #endif
 
 #define PIL_PRECISION_BITS 22 /* 32 - 8 - 2 */
@@ -135,7 +137,7 @@ static inline uint8_t clip8(int32_t acc)
  * into SIMD integer multiply-adds (the same int32 arithmetic as Pillow, lane by lane). On
  * x86-64 an AVX2 clone is picked at run time (GCC/clang target_clones, glibc ifunc).
  */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__linux__) && !defined(PG_NO_CLONES)
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__GLIBC__) && !defined(PG_NO_CLONES)
 #    define PG__SIMD_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #    define PG__SIMD_CLONES

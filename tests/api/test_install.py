@@ -69,14 +69,13 @@ def main():
         if not pcs or not sonames:
             return finish()
         libdir = os.path.dirname(sonames[0])
-        soname = run(["objdump", "-p", sonames[0]]).stdout
-        check("SONAME               libpaligemma.so.0" in soname.replace("\t", " ") or
-              any(l.split()[-1:] == ["libpaligemma.so.0"] for l in soname.splitlines()
-                  if "SONAME" in l), "SONAME is libpaligemma.so.0")
+        dynamic = run(["objdump", "-p", sonames[0]]).stdout
+        soname = [l.split()[-1] for l in dynamic.splitlines() if l.split()[:1] == ["SONAME"]]
+        check(soname == ["libpaligemma.so.0"], "SONAME is libpaligemma.so.0", str(soname))
 
         env = dict(os.environ)
         # The staged .pc first, then the system's own .pc folders: the dependencies it
-        # names (spng, libturbojpeg, jansson) are found where the system installed them.
+        # names (spng, libjpeg, jansson) are found where the system installed them.
         system_pc = run([args.pkg_config, "--variable", "pc_path", "pkg-config"]).stdout.strip()
         env["PKG_CONFIG_PATH"] = os.path.dirname(pcs[0])
         env["PKG_CONFIG_LIBDIR"] = os.path.dirname(pcs[0]) + (":" + system_pc if system_pc else "")
@@ -109,7 +108,7 @@ def main():
               "the program uses the installed libpaligemma.so.0", ldd)
 
         # Static linking: the archive plus what `pkg-config --static --libs` adds must be
-        # enough (the .pc has to list the private dependencies: spng, turbojpeg, jansson, m).
+        # enough (the .pc has to list the private dependencies: spng, libjpeg, jansson, m).
         archive = found("libpaligemma.a")
         static_flags = [archive[0] if f == "-lpaligemma" else f
                         for f in res_static.stdout.split()]

@@ -4,7 +4,7 @@
  * matmul when that backend is built. Decode shape M = 1 (bandwidth-bound: GB/s of weights
  * read), prefill shape M = 1024 (compute-bound: Gop/s, one multiply-add = 2 ops).
  *
- *   bench_quant [--threads N] [--reps R] [--shape M,N,K] [--kernel NAME]
+ *   bench_quant [--threads N] [--reps R] [--shape M,N,K] [--kernel NAME] [--cpu-time 1]
  *
  * "cpu backend" rows go through the backend's matmul (what the model runs); "kernel" rows
  * use the two-step quant API directly (activations quantized once, columns split over the
@@ -16,6 +16,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* Process CPU time in ms: with --threads 1 it is the time the kernel really ran, which
+ * other processes competing for the cores do not inflate (unlike the wall clock). */
+static double cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+static int g_use_cpu_time;
+
+static double now_ms(void)
+{
+    return g_use_cpu_time ? cpu_ms() : pg__now_ms();
+}
 
 typedef struct job {
     const pg__tensor *w;
@@ -37,7 +54,7 @@ static double time_quant(const pg__tensor *w, const float *x, float *y, int64_t 
 {
     pthread_t tid[64];
     job jobs[64];
-    double t0 = pg__now_ms();
+    double t0 = now_ms();
     void *qx = malloc(pg__quant_act_size(m, w->cols));
     pg__quant_act_rows(x, w->cols, m, w->cols, qx, 0, m);
     for (int t = 0; t < threads; t++) {
@@ -51,17 +68,17 @@ static double time_quant(const pg__tensor *w, const float *x, float *y, int64_t 
         pthread_join(tid[t], NULL);
     }
     free(qx);
-    return pg__now_ms() - t0;
+    return now_ms() - t0;
 }
 
 static double time_backend(pg__backend *be, const pg__tensor *w, const float *x, float *y,
                            int64_t m)
 {
-    double t0 = pg__now_ms();
+    double t0 = now_ms();
     if (be->ops->matmul(be, y, w->rows, x, w->cols, m, w, NULL) != PG_OK) {
         return -1;
     }
-    return pg__now_ms() - t0;
+    return now_ms() - t0;
 }
 
 static void report(const char *what, const char *how, int64_t m, int64_t n, int64_t k,
@@ -166,13 +183,16 @@ int main(int argc, char **argv)
                 cases[0] = (bench_case){ m, n, k };
                 n_cases = 1;
             }
+        } else if (!strcmp(argv[i], "--cpu-time")) { /* "--cpu-time 1" */
+            g_use_cpu_time = atoi(argv[i + 1]) != 0;
         } else if (!strcmp(argv[i], "--kernel")) {
             only = argv[i + 1];
         }
     }
     threads = threads < 1 ? 1 : (threads > 64 ? 64 : threads);
     reps = reps < 1 ? 1 : reps;
-    printf("threads %d, best of %d (after one untimed run)\n", threads, reps);
+    printf("threads %d, best of %d (after one untimed run), %s\n", threads, reps,
+           g_use_cpu_time ? "process CPU time (all threads summed)" : "wall clock");
     pg__backend *be = NULL;
     if (pg__backend_create(&be, "cpu", threads) != PG_OK) {
         printf("(the cpu backend is not available: %s)\n", pg_last_error());

@@ -269,11 +269,34 @@ static void test_exif_parser(void)
     uint8_t le[26] = { 'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0 };
     CHECK_EQ_INT(pg__exif_orientation(le, sizeof le), 6);
     CHECK_EQ_INT(pg__exif_orientation(le, 21), 0); /* entry cut short */
-    le[14] = 2;                                    /* count 2: Pillow reads a tuple, ignores it */
+    /* What Pillow 9.4 does with odd entries (checked with Image.getexif on edited files):
+     * count 2 -> warns, keeps the first value; count 0 -> None; BYTE -> bytes (ignored);
+     * SSHORT -> the integer. */
+    le[14] = 2;
+    CHECK_EQ_INT(pg__exif_orientation(le, sizeof le), 6);
+    le[14] = 0;
     CHECK_EQ_INT(pg__exif_orientation(le, sizeof le), 0);
     le[14] = 1;
+    le[12] = 1; /* BYTE */
+    CHECK_EQ_INT(pg__exif_orientation(le, sizeof le), 0);
+    le[12] = 8; /* SSHORT */
+    CHECK_EQ_INT(pg__exif_orientation(le, sizeof le), 6);
+    le[12] = 3;
     le[18] = 9; /* out of range */
     CHECK_EQ_INT(pg__exif_orientation(le, sizeof le), 0);
+    le[18] = 6;
+    /* Two entries: the last readable one wins; an entry of unknown type is skipped. */
+    uint8_t two[48] = { 'I', 'I', 42, 0, 8, 0, 0,    0,    2, 0, 0x12, 0x01, 3, 0, 1, 0,
+                        0,   0,   6,  0, 0, 0, 0x12, 0x01, 3, 0, 1,    0,    0, 0, 3, 0 };
+    CHECK_EQ_INT(pg__exif_orientation(two, sizeof two), 3);
+    two[24] = 99; /* unknown type: skipped */
+    CHECK_EQ_INT(pg__exif_orientation(two, sizeof two), 6);
+    two[24] = 3;
+    two[26] = 5; /* 5 SHORTs (10 bytes) live at an offset: 36, where the value is 8 */
+    two[30] = 36, two[31] = 0, two[32] = 0, two[33] = 0, two[36] = 8;
+    CHECK_EQ_INT(pg__exif_orientation(two, sizeof two), 8);
+    two[30] = 39; /* the 10 bytes would end past the block: skipped */
+    CHECK_EQ_INT(pg__exif_orientation(two, sizeof two), 6);
     /* Big-endian, LONG. */
     uint8_t be[26] = {
         'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 4, 0, 0, 0, 1, 0, 0, 0, 3

@@ -105,7 +105,37 @@ def test_abi_mismatch_is_an_import_error(tmp_path):
     assert "ImportError" in res.stderr and "ABI version 0" in res.stderr
 
 
-def test_log_callback_can_be_set_and_cleared():
+def test_process_wide_log_callback(tiny_dir):
     seen = []
     paligemma.set_log_callback(lambda level, msg: seen.append((level, msg)), 4)
-    paligemma.set_log_callback(None)
+    try:
+        paligemma.Model(tiny_dir).close()  # no per-model sink: the process-wide one hears it
+    finally:
+        paligemma.set_log_callback(None)
+    assert seen and all(isinstance(m, str) for _, m in seen)
+    count = len(seen)
+    paligemma.Model(tiny_dir).close()
+    assert len(seen) == count  # cleared
+
+
+def test_pip_install_works_offline(tmp_path):
+    """`pip install ./bindings/python` with Debian's pip and setuptools, no network."""
+    if subprocess.run([sys.executable, "-m", "pip", "--version"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL).returncode != 0:
+        pytest.skip("pip is not installed (Debian: python3-pip)")
+    src = tmp_path / "src"  # a copy: pip builds in the source folder
+    shutil.copytree(os.path.join(os.path.dirname(paligemma.__file__), ".."), str(src),
+                    ignore=shutil.ignore_patterns("__pycache__", "build", "*.egg-info"))
+    site = tmp_path / "site"
+    res = subprocess.run([sys.executable, "-m", "pip", "install", "--no-build-isolation",
+                          "--no-deps", "--no-index", "--disable-pip-version-check", "--quiet",
+                          "--target", str(site), str(src)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         universal_newlines=True)
+    assert res.returncode == 0, res.stdout
+    assert (site / "paligemma" / "py.typed").exists()
+    res = _import_in_subprocess(
+        {}, code="import paligemma; print(paligemma.__file__, paligemma.version())",
+        pythonpath=str(site))
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith(str(site / "paligemma")) and paligemma.version() in res.stdout

@@ -4,7 +4,6 @@ import os
 import numpy as np
 import pytest
 
-import paligemma
 from paligemma import Image, Session
 
 PIL = pytest.importorskip("PIL.Image")

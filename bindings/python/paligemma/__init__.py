@@ -34,13 +34,13 @@ import os
 import queue
 import signal
 import threading
-from ctypes import POINTER, byref, c_char, c_char_p, c_float, c_int32, c_int64, c_size_t
+from ctypes import POINTER, byref, c_char_p, c_float, c_int32, c_int64, c_size_t
 from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Sequence, Tuple,
                     Union)
 
 from . import _ffi
-from ._ffi import ABI_VERSION, LIBRARY_PATH, PaliGemmaError, lib
+from ._ffi import ABI_VERSION, LIBRARY_PATH, PaliGemmaError, Status, lib
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy
@@ -56,24 +56,6 @@ __version__ = "0.1.0"
 PathLike = Union[str, "os.PathLike[str]"]
 #: What :meth:`Session.set_image` accepts.
 ImageLike = Union["Image", PathLike, bytes, bytearray, memoryview, Any]
-
-
-class Status(enum.IntEnum):
-    """``pg_status`` codes (permanent values)."""
-
-    OK = _ffi.PG_OK
-    INVALID_ARGUMENT = _ffi.PG_ERR_INVALID_ARGUMENT
-    OUT_OF_MEMORY = _ffi.PG_ERR_OUT_OF_MEMORY
-    IO = _ffi.PG_ERR_IO
-    FORMAT = _ffi.PG_ERR_FORMAT
-    LIMIT = _ffi.PG_ERR_LIMIT
-    BAD_STATE = _ffi.PG_ERR_BAD_STATE
-    UNSUPPORTED = _ffi.PG_ERR_UNSUPPORTED
-    CANCELLED = _ffi.PG_ERR_CANCELLED
-    BACKEND = _ffi.PG_ERR_BACKEND
-    INTERNAL = _ffi.PG_ERR_INTERNAL
-    NOT_FOUND = _ffi.PG_ERR_NOT_FOUND
-    INVALID_UTF8 = _ffi.PG_ERR_INVALID_UTF8
 
 
 class StopReason(enum.IntEnum):
@@ -114,6 +96,16 @@ def _dtype_value(value: Union[None, str, int]) -> int:
 
 def _text(raw: Optional[bytes]) -> str:
     return raw.decode("utf-8", "replace") if raw else ""
+
+
+def _int32_array(ids: Sequence[int]) -> Tuple[Any, int]:
+    """A ctypes int32 array of token ids (never empty, so it is a valid pointer) and its
+    length. Values outside int32 raise instead of wrapping around silently."""
+    values = [int(i) for i in ids]
+    for v in values:
+        if not -2**31 <= v < 2**31:
+            raise OverflowError("token id %d does not fit in int32" % v)
+    return (c_int32 * max(len(values), 1))(*values), len(values)
 
 
 def _path_bytes(path: PathLike) -> bytes:
@@ -286,14 +278,14 @@ class Tokenizer(_Handle):
 
     def detokenize_bytes(self, ids: Sequence[int], *, skip_special: bool = False) -> bytes:
         """Like :meth:`detokenize` but returns the library's UTF-8 bytes."""
-        arr = (c_int32 * max(len(ids), 1))(*ids)
+        arr, n_ids = _int32_array(ids)
         flags = _ffi.PG_DETOKENIZE_SKIP_SPECIAL if skip_special else 0
         h = self._ptr()
-        cap = 16 * len(ids) + 16
+        cap = 16 * n_ids + 16
         while True:
             buf = ctypes.create_string_buffer(cap)
             n = c_size_t()
-            status = lib.pg_detokenize(h, arr, len(ids), flags, buf, cap, byref(n))
+            status = lib.pg_detokenize(h, arr, n_ids, flags, buf, cap, byref(n))
             if status == _ffi.PG_OK and n.value <= cap:
                 return buf.raw[:n.value]
             cap = _grow(cap, n.value + 1, "pg_detokenize")
@@ -696,27 +688,51 @@ class _SigintGuard:
     the application's own handler is left alone). While active, SIGINT is recorded by a
     handler that does not raise, and a wake-up pipe lets a watcher thread call the thread-safe
     pg_session_interrupt() at once, even while the main thread is inside C (no Python code
-    would run there until the call returns). After the call, KeyboardInterrupt is raised.
+    runs there until the call returns). After the call, KeyboardInterrupt is raised.
+    pg_session_interrupt stops only a running call (each call starts by forgetting earlier
+    ones), so a Ctrl-C that lands just after the call finished cannot leak into the next one.
     """
 
     def __init__(self, session_ptr: Any) -> None:
         self._session = session_ptr
-        self.fired = False
+        self.fired = False  # SIGINT arrived while the guard was active
+        self.sent = False  # pg_session_interrupt was called for it
+        self._in_flight = False
+        self._lock = threading.Lock()
         self._active = (threading.current_thread() is threading.main_thread()
                         and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
 
+    def _interrupt(self) -> None:
+        with self._lock:
+            self.fired = True
+            if self._in_flight and not self.sent:
+                self.sent = True
+                lib.pg_session_interrupt(self._session)
+
     def _on_sigint(self, _signum: int, _frame: Any) -> None:
-        self.fired = True
-        lib.pg_session_interrupt(self._session)
+        # Runs on the main thread at the next bytecode: inside a token callback (the call is
+        # in flight) or after the call. The watcher usually got there first.
+        self._interrupt()
 
     def _watch(self) -> None:
         while True:
             data = os.read(self._rfd, 64)
             if int(signal.SIGINT) in data:
-                self.fired = True
-                lib.pg_session_interrupt(self._session)
+                self._interrupt()
             if not data or 0 in data:
                 return
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Calls ``fn(*args)`` (a long library call) under the guard."""
+        if self.fired:
+            raise KeyboardInterrupt  # Ctrl-C came before the call could start
+        with self._lock:
+            self._in_flight = True
+        try:
+            return fn(*args)
+        finally:
+            with self._lock:
+                self._in_flight = False
 
     def __enter__(self) -> "_SigintGuard":
         if not self._active:
@@ -795,6 +811,21 @@ class Session(_Handle):
                                  "", status_string(_ffi.PG_ERR_BAD_STATE))
         return h
 
+    def _idle_ptr(self) -> Any:
+        """The handle for reading results, refused while a call (or a stream) is running."""
+        h = self._ptr()
+        if self._busy.locked():
+            raise PaliGemmaError(_ffi.PG_ERR_BAD_STATE,
+                                 "session results cannot be read while a call is running",
+                                 "", status_string(_ffi.PG_ERR_BAD_STATE))
+        return h
+
+    def _long_call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Runs prefill/feed/generate (``args[0]`` is the session) with Ctrl-C handling."""
+        sigint = _SigintGuard(args[0])
+        with sigint:
+            return sigint.run(fn, *args)
+
     def close(self) -> None:
         """Frees the session. Refused (PaliGemmaError BAD_STATE) while a call is running."""
         if not self._h:
@@ -837,10 +868,10 @@ class Session(_Handle):
 
     def set_prompt_ids(self, ids: Sequence[int]) -> None:
         """Sets the prompt as ids following the image tokens, verbatim (``<bos>``...``\\n``)."""
-        arr = (c_int32 * max(len(ids), 1))(*ids)
+        arr, n = _int32_array(ids)
         h = self._enter_busy()
         try:
-            lib.pg_session_set_prompt_ids(h, arr, len(ids))
+            lib.pg_session_set_prompt_ids(h, arr, n)
         finally:
             self._busy.release()
 
@@ -848,18 +879,16 @@ class Session(_Handle):
         """Runs the vision tower (if needed) and the prefill now (generate does it anyway)."""
         h = self._enter_busy()
         try:
-            with _SigintGuard(h):
-                lib.pg_session_prefill(h)
+            self._long_call(lib.pg_session_prefill, h)
         finally:
             self._busy.release()
 
     def feed(self, ids: Sequence[int]) -> None:
         """Appends tokens (teacher forcing) and computes the logits after the last one."""
-        arr = (c_int32 * max(len(ids), 1))(*ids)
+        arr, n = _int32_array(ids)
         h = self._enter_busy()
         try:
-            with _SigintGuard(h):
-                lib.pg_session_feed(h, arr, len(ids))
+            self._long_call(lib.pg_session_feed, h, arr, n)
         finally:
             self._busy.release()
 
@@ -948,13 +977,12 @@ class Session(_Handle):
             opts.on_token = callback
         h = self._enter_busy()
         try:
-            with _SigintGuard(h):
-                try:
-                    lib.pg_session_generate(h, byref(opts))
-                except PaliGemmaError:
-                    if failure:
-                        raise failure[0] from None
-                    raise
+            try:
+                self._long_call(lib.pg_session_generate, h, byref(opts))
+            except PaliGemmaError:
+                if failure:
+                    raise failure[0] from None
+                raise
             if failure:
                 raise failure[0]
         finally:
@@ -1038,27 +1066,27 @@ class Session(_Handle):
     def text(self) -> str:
         """The text of the last generation."""
         n = c_size_t()
-        ptr = lib.pg_session_text(self._ptr(), byref(n))
+        ptr = lib.pg_session_text(self._idle_ptr(), byref(n))
         return _text(ctypes.string_at(ptr, n.value)) if ptr and n.value else ""
 
     @property
     def output_ids(self) -> List[int]:
         """The ids of the last generation (EOS excluded)."""
         n = c_size_t()
-        ptr = lib.pg_session_output_ids(self._ptr(), byref(n))
+        ptr = lib.pg_session_output_ids(self._idle_ptr(), byref(n))
         return list(ptr[:n.value]) if ptr and n.value else []
 
     @property
     def prompt_ids(self) -> List[int]:
         """The whole prompt: image tokens, ``<bos>``, prompt tokens, ``\\n``."""
         n = c_size_t()
-        ptr = lib.pg_session_prompt_ids(self._ptr(), byref(n))
+        ptr = lib.pg_session_prompt_ids(self._idle_ptr(), byref(n))
         return list(ptr[:n.value]) if ptr and n.value else []
 
     @property
     def stop_reason(self) -> StopReason:
         """Why the last generation stopped."""
-        value = int(lib.pg_session_stop_reason(self._ptr()))
+        value = int(lib.pg_session_stop_reason(self._idle_ptr()))
         try:
             return StopReason(value)
         except ValueError:  # a newer library's reason
@@ -1069,14 +1097,14 @@ class Session(_Handle):
         """Timings of the last prefill/generation."""
         raw = _ffi.pg_timings()
         raw.struct_size = ctypes.sizeof(raw)
-        lib.pg_session_get_timings(self._ptr(), byref(raw))
+        lib.pg_session_get_timings(self._idle_ptr(), byref(raw))
         return Timings(raw.preprocess_ms, raw.vision_ms, raw.prefill_ms, raw.prefill_tokens,
                        raw.decode_ms, raw.decode_tokens, raw.ttft_ms, bool(raw.image_cache_hit))
 
     @property
     def last_error(self) -> str:
         """The message of the last failed call on this session ("" if none)."""
-        return _text(lib.pg_session_last_error(self._ptr()))
+        return _text(lib.pg_session_last_error(self._idle_ptr()))
 
     def logits(self) -> "numpy.ndarray":
         """A copy of the soft-capped logits after the last prefilled or fed token."""
@@ -1084,7 +1112,7 @@ class Session(_Handle):
 
         ptr = POINTER(c_float)()
         n = c_size_t()
-        lib.pg_session_logits(self._ptr(), byref(ptr), byref(n))
+        lib.pg_session_logits(self._idle_ptr(), byref(ptr), byref(n))
         return np.ctypeslib.as_array(ptr, (n.value,)).copy()
 
     def tensor(self, which: int) -> "numpy.ndarray":
@@ -1094,6 +1122,6 @@ class Session(_Handle):
         ptr = POINTER(c_float)()
         shape = (c_int64 * 4)()
         ndim = c_int32()
-        lib.pg_session_get_tensor(self._ptr(), int(which), byref(ptr), shape, byref(ndim))
+        lib.pg_session_get_tensor(self._idle_ptr(), int(which), byref(ptr), shape, byref(ndim))
         dims = tuple(int(shape[i]) for i in range(ndim.value))
         return np.ctypeslib.as_array(ptr, dims).copy()

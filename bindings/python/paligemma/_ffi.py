@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import enum
 import os
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char, c_char_p, c_double, c_float,
                     c_int, c_int32, c_int64, c_size_t, c_uint8, c_uint32, c_uint64, c_void_p)
@@ -340,11 +341,30 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any], Optional[str], Tuple[int, ...]]] = {
 }
 
 
+class Status(enum.IntEnum):
+    """``pg_status`` codes (permanent values)."""
+
+    OK = PG_OK
+    INVALID_ARGUMENT = PG_ERR_INVALID_ARGUMENT
+    OUT_OF_MEMORY = PG_ERR_OUT_OF_MEMORY
+    IO = PG_ERR_IO
+    FORMAT = PG_ERR_FORMAT
+    LIMIT = PG_ERR_LIMIT
+    BAD_STATE = PG_ERR_BAD_STATE
+    UNSUPPORTED = PG_ERR_UNSUPPORTED
+    CANCELLED = PG_ERR_CANCELLED
+    BACKEND = PG_ERR_BACKEND
+    INTERNAL = PG_ERR_INTERNAL
+    NOT_FOUND = PG_ERR_NOT_FOUND
+    INVALID_UTF8 = PG_ERR_INVALID_UTF8
+
+
 class PaliGemmaError(Exception):
     """A libpaligemma call failed.
 
     Attributes:
-        status: the ``pg_status`` code (an int, compare with the ``PG_ERR_*`` constants).
+        status: the ``pg_status`` code as a :class:`Status` (a plain int for a code this
+            binding does not know, from a newer library).
         status_name: the library's short text for the status (``pg_status_string``).
         message: the library's detailed message (``pg_last_error`` or
             ``pg_session_last_error``), possibly empty.
@@ -353,7 +373,10 @@ class PaliGemmaError(Exception):
 
     def __init__(self, status: int, message: str, function: str = "",
                  status_name: str = "") -> None:
-        self.status = int(status)
+        try:
+            self.status: int = Status(int(status))
+        except ValueError:
+            self.status = int(status)
         self.message = message
         self.function = function
         self.status_name = status_name
@@ -463,4 +486,4 @@ lib, LIBRARY_PATH = _load()
 _declare(lib)
 
 __all__ = ["lib", "LIBRARY_PATH", "ABI_VERSION", "FUNCTIONS", "STRUCTS", "MISSING",
-           "PaliGemmaError"]
+           "PaliGemmaError", "Status"]

@@ -415,9 +415,10 @@ static void rope_rows(void *ctx, int64_t t, int thread)
             int32_t i1 = half - i0 < 512 ? half : i0 + 512;
             /* The angle in double keeps large positions exact to float precision. */
             for (int32_t i = i0; i < i1; i++) {
-                double ang = (double)rt->pos[r] * rt->inv_freq[i];
-                cs[2 * (i - i0)] = (float)cos(ang);
-                cs[2 * (i - i0) + 1] = (float)sin(ang);
+                double ang = (double)rt->pos[r] * rt->inv_freq[i], sn, cn;
+                sincos(ang, &sn, &cn);
+                cs[2 * (i - i0)] = (float)cn;
+                cs[2 * (i - i0) + 1] = (float)sn;
             }
             for (int32_t h = 0; h < rt->n_heads; h++) {
                 float *v = rt->x + r * rt->ld + (int64_t)h * rt->head_dim;
@@ -484,8 +485,10 @@ typedef struct attn_task {
 static void attn_block_task(void *ctx, int64_t t, int thread)
 {
     attn_task *at = ctx;
-    int32_t h = (int32_t)(t % at->a->n_heads);
-    int64_t q0 = (t / at->a->n_heads) * at->bq;
+    /* Consecutive tasks take consecutive query blocks of one head, so that head's keys
+     * and values stay in cache (L2) from one task to the next. */
+    int32_t h = (int32_t)(t / at->qblocks);
+    int64_t q0 = (t % at->qblocks) * at->bq;
     int64_t q1 = q0 + at->bq < at->a->n_q ? q0 + at->bq : at->a->n_q;
     at->cb->kern->attn_block(at->a, h, q0, q1, at->cb->scratch[thread]);
 }

@@ -53,9 +53,9 @@ typedef struct pg__cpu_kernels {
     void (*attn_block)(const pg__attn *a, int32_t h, int64_t q0, int64_t q1, float *scratch);
     /* One query row qi for every head of kv head kvh (decode); same scratch. */
     void (*attn_row)(const pg__attn *a, int32_t kvh, int64_t qi, float *scratch);
-    /* Machine probes for benchmarks: `iters` rounds of 24 independent FMA chains (returns
-     * a value to keep the work alive; flops = iters * 24 * 32), and a streaming read sum. */
-    float (*fma_probe)(int64_t iters);
+    /* Machine probes for benchmarks: `iters` rounds of independent vector FMA chains
+     * (returns the flops done; *sink keeps the work alive), and a streaming read sum. */
+    double (*fma_probe)(int64_t iters, float *sink);
     float (*read_probe)(const float *p, size_t n);
 } pg__cpu_kernels;
 

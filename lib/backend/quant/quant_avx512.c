@@ -40,6 +40,9 @@ PG_AI __m512i load_weights(const uint8_t *q, int64_t p, int is_q4)
 PG_AI void tile_rc(const pg__qx *x, const pg__qw *w, int64_t npair, int64_t ns, const int R,
                    const int C, float *y, int64_t ldy, const int is_q4)
 {
+    /* dx * dw of 8 pairs for every (r, c), made with one multiply per 8 pairs and read back
+     * by 64-bit broadcast loads: the hot loop then has no multiply of its own. */
+    float prod[4][4][16] __attribute__((aligned(64)));
     __m512 acc[4][4];
     _Pragma("GCC unroll 4")
     for (int r = 0; r < R; r++) {
@@ -48,23 +51,38 @@ PG_AI void tile_rc(const pg__qx *x, const pg__qw *w, int64_t npair, int64_t ns, 
             acc[r][c] = _mm512_setzero_ps();
         }
     }
-    for (int64_t p = 0; p < npair; p++) {
-        __m512i wv[4];
-        __m512 wsv[4];
+    for (int64_t g = 0; g < npair; g += 8) {
+        /* d and s are zero-padded to ns >= 2 g + 16 floats */
+        __m512 wsg[4];
         _Pragma("GCC unroll 4")
         for (int c = 0; c < C; c++) {
-            wv[c] = load_weights(w->q + (size_t)c * w->q_stride, p, is_q4);
-            wsv[c] = bcast_pair(w->s + (size_t)c * w->s_stride + 2 * p);
+            wsg[c] = _mm512_loadu_ps(w->s + (size_t)c * w->s_stride + 2 * g);
         }
         _Pragma("GCC unroll 4")
         for (int r = 0; r < R; r++) {
-            __m512i xv = _mm512_loadu_si512((const void *)(x->q + (size_t)r * x->q_stride + p * 64));
-            __m512 dxv = bcast_pair(x->d + (size_t)r * x->s_stride + 2 * p);
+            __m512 dxg = _mm512_loadu_ps(x->d + (size_t)r * x->s_stride + 2 * g);
             _Pragma("GCC unroll 4")
             for (int c = 0; c < C; c++) {
-                __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[c], xv);
-                acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dxv, wsv[c]),
-                                            acc[r][c]);
+                _mm512_store_ps(prod[r][c], _mm512_mul_ps(dxg, wsg[c]));
+            }
+        }
+        int64_t pend = g + 8 < npair ? g + 8 : npair;
+        for (int64_t p = g; p < pend; p++) {
+            __m512i wv[4];
+            _Pragma("GCC unroll 4")
+            for (int c = 0; c < C; c++) {
+                wv[c] = load_weights(w->q + (size_t)c * w->q_stride, p, is_q4);
+            }
+            _Pragma("GCC unroll 4")
+            for (int r = 0; r < R; r++) {
+                __m512i xv =
+                    _mm512_loadu_si512((const void *)(x->q + (size_t)r * x->q_stride + p * 64));
+                _Pragma("GCC unroll 4")
+                for (int c = 0; c < C; c++) {
+                    __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv[c], xv);
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot),
+                                                bcast_pair(&prod[r][c][2 * (p - g)]), acc[r][c]);
+                }
             }
         }
     }

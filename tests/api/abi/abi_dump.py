@@ -25,6 +25,7 @@ def main():
     args = ap.parse_args()
     abi = os.path.join(args.out_dir, "libpaligemma.abi")
     subprocess.run([args.abidw, "--headers-dir", args.include, "--drop-private-types",
+                    "--drop-undefined-syms",
                     "--no-corpus-path", "--no-comp-dir-path", "--short-locs",
                     "--out-file", abi, args.lib], check=True)
     values, problems = header_parse.enumerators(

@@ -9,7 +9,9 @@
  *   - greedy agreement: how many generated ids equal the golden ones before the first
  *     difference (errors cascade; what a user sees).
  * A measurement for docs/quantization.md (meson benchmark), not a pass/fail test.
- * usage: quant_fidelity [CONFIG...]   (default: tiny tiny_b; model dtype f32)
+ * usage: quant_fidelity [CONFIG...]   (tests/data configs; default: tiny tiny_b; f32 models)
+ *        quant_fidelity --dirs LABEL GOLDEN_DIR MODEL_DIR IMAGES_DIR   (e.g. the shared `full`
+ *                       config: golden manifest.json, a regenerated bf16 checkpoint)
  */
 #include "golden_util.h"
 #include "harness.h"
@@ -42,6 +44,28 @@ static const char *file_of(const char *golden, const golden_case *c, const char 
     return p;
 }
 
+/* The case's prompt: its text, or (configs without a tokenizer) the golden input ids after
+ * the image tokens. */
+static pg_status set_prompt(pg_session *s, const pg_model *m, const char *golden,
+                            const golden_case *c)
+{
+    if (c->has_prompt) {
+        return pg_session_set_prompt(s, c->prompt, strlen(c->prompt));
+    }
+    pg_model_info info = { .struct_size = sizeof info };
+    size_t n = 0;
+    int32_t *ids = golden_ids(file_of(golden, c, "input_ids"), &n);
+    pg_status st = pg_model_get_info(m, &info);
+    if (st == PG_OK && (!ids || n <= info.image_tokens)) {
+        st = PG_ERR_NOT_FOUND;
+    }
+    if (st == PG_OK) {
+        st = pg_session_set_prompt_ids(s, ids + info.image_tokens, n - info.image_tokens);
+    }
+    free(ids);
+    return st;
+}
+
 static void measure_case(pg_model *m, const char *golden, const char *images,
                          const golden_case *c, fidelity *f)
 {
@@ -57,7 +81,7 @@ static void measure_case(pg_model *m, const char *golden, const char *images,
         goto done;
     }
     CHECK_OK(pg_session_set_image(s, img));
-    CHECK_OK(pg_session_set_prompt(s, c->prompt, strlen(c->prompt)));
+    CHECK_OK(set_prompt(s, m, golden, c));
     CHECK_OK(pg_session_prefill(s));
     const float *logits;
     size_t nv;
@@ -84,7 +108,7 @@ static void measure_case(pg_model *m, const char *golden, const char *images,
     /* free-running greedy */
     CHECK_OK(pg_session_reset(s));
     CHECK_OK(pg_session_set_image(s, img));
-    CHECK_OK(pg_session_set_prompt(s, c->prompt, strlen(c->prompt)));
+    CHECK_OK(set_prompt(s, m, golden, c));
     pg_generate_options go;
     PG_GENERATE_OPTIONS_INIT(&go);
     go.max_new_tokens = (uint32_t)n_gold;
@@ -113,13 +137,11 @@ done:
     pg_session_free(s);
 }
 
-static void run_config(const char *cfg)
+static void run_config(const char *cfg, const char *golden, const char *model, const char *images,
+                       const char *cases_name)
 {
-    char golden[1024], model[1024], images[1024], cases_path[1100];
-    snprintf(golden, sizeof golden, "%s/golden/%s", pg_test_data_dir(), cfg);
-    snprintf(model, sizeof model, "%s/models/%s/f32", pg_test_data_dir(), cfg);
-    snprintf(images, sizeof images, "%s/image/models", pg_test_data_dir());
-    snprintf(cases_path, sizeof cases_path, "%s/cases.json", golden);
+    char cases_path[1100];
+    snprintf(cases_path, sizeof cases_path, "%s/%s", golden, cases_name);
     golden_case *cases = NULL;
     int n = golden_read_cases(cases_path, &cases);
     if (n <= 0) {
@@ -130,7 +152,7 @@ static void run_config(const char *cfg)
     const struct {
         int32_t dt;
         const char *name;
-    } types[] = { { PG_DTYPE_AUTO, "f32" }, { PG_DTYPE_Q8, "q8" }, { PG_DTYPE_Q4, "q4" } };
+    } types[] = { { PG_DTYPE_AUTO, "as stored" }, { PG_DTYPE_Q8, "q8" }, { PG_DTYPE_Q4, "q4" } };
     uint64_t f32_bytes = 0;
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
         pg_model_options mo;
@@ -150,7 +172,7 @@ static void run_config(const char *cfg)
         for (int i = 0; i < n; i++) {
             measure_case(m, golden, images, &cases[i], &f);
         }
-        printf("| %-6s | %-4s | %5.1f %% | %2d | %.4f | %.4f | %.2f | %2d/%-2d | %5.1f %% (%d) | "
+        printf("| %-6s | %-9s | %5.1f %% | %2d | %.4f | %.4f | %.2f | %2d/%-2d | %5.1f %% (%d) | "
                "%5.1f %% |\n", cfg, types[t].name,
                f32_bytes ? 100.0 * (double)info.weight_bytes / (double)f32_bytes : 0.0, f.cases,
                f.max_err, f.cases ? f.sum_err / f.cases : 0.0, f.max_gold, f.prefill_top1,
@@ -161,18 +183,29 @@ static void run_config(const char *cfg)
     free(cases);
 }
 
+static void run_tiny(const char *cfg)
+{
+    char golden[1024], model[1024], images[1024];
+    snprintf(golden, sizeof golden, "%s/golden/%s", pg_test_data_dir(), cfg);
+    snprintf(model, sizeof model, "%s/models/%s/f32", pg_test_data_dir(), cfg);
+    snprintf(images, sizeof images, "%s/image/models", pg_test_data_dir());
+    run_config(cfg, golden, model, images, "cases.json");
+}
+
 int main(int argc, char **argv)
 {
-    printf("| config | type | bytes vs f32 | cases | max logit err | mean max err | max |logit| "
+    printf("| config | type | weight bytes vs as stored | cases | max logit err | mean max err | max |logit| "
            "| prefill top-1 | teacher-forced top-1 (steps) | greedy ids kept |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|\n");
-    if (argc > 1) {
+    if (argc == 6 && !strcmp(argv[1], "--dirs")) { /* --dirs LABEL GOLDEN MODEL IMAGES */
+        run_config(argv[2], argv[3], argv[4], argv[5], "manifest.json");
+    } else if (argc > 1) {
         for (int i = 1; i < argc; i++) {
-            run_config(argv[i]);
+            run_tiny(argv[i]);
         }
     } else {
-        run_config("tiny");
-        run_config("tiny_b");
+        run_tiny("tiny");
+        run_tiny("tiny_b");
     }
     return pg_test_finish();
 }
