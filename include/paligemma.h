@@ -551,15 +551,15 @@ typedef struct pg_detection_info {
  * pg_session_text) into objects with boxes in pixels of the ORIGINAL image (PaliGemma
  * squashes the whole image, so boxes scale by width and height independently).
  *
- * Grammar (spec section 9.2): any leading text is skipped, then four `<locDDDD>` tokens
- * (y_min, x_min, y_max, x_max), optional whitespace, optionally sixteen `<segDDD>` tokens,
- * then a label running up to `;`, `<` or `>` (whitespace trimmed), then an optional "; ".
- * Repeats to the end. Pixel coordinates are loc / 1024 * size (the official demo's
- * convention; the raw loc values are returned too, for callers who prefer big_vision's
- * loc / 1023), clamped to [0, size] and not rounded. An object is dropped when a value is out of range (loc above
- * 1023, seg above 127) or its box is empty or inverted (y_max <= y_min or x_max <= x_min), as
- * big_vision's evaluator does. Text that holds no object (a caption, garbage, a truncated
- * answer) gives an empty, valid result: malformed pieces are skipped, never an error.
+ * Grammar (spec section 9.2): any leading text is skipped, then four `<locDDDD>` tokens (y_min,
+ * x_min, y_max, x_max), optional whitespace, optionally sixteen `<segDDD>` tokens, then a label
+ * running up to `;`, `<` or `>` (whitespace trimmed), then an optional "; ". Repeats to the end.
+ * Pixel coordinates are loc / 1024 * size (the official demo's convention; the raw loc values are
+ * returned too, for callers who prefer big_vision's loc / 1023), clamped to [0, size] and not
+ * rounded. An object is dropped when a value is out of range (loc above 1023, seg above 127) or
+ * its box is empty or inverted (y_max <= y_min or x_max <= x_min), as big_vision's evaluator does.
+ * Text that holds no object (a caption, garbage, a truncated answer) gives an empty, valid result:
+ * malformed pieces are skipped, never an error.
  *
  * The segmentation codes are returned raw: turning them into a mask needs big_vision's VQ-VAE
  * decoder weights (vae-oid.npz), which the Hugging Face checkpoints do not contain.
