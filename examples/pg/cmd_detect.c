@@ -53,12 +53,14 @@ static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
     return true;
 }
 
+/* Parses argv into *a: 0 to run, -1 after --help, otherwise the exit code. */
 static int parse_args(int argc, char **argv, detect_args *a)
 {
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
         if (!strcmp(o, "-h") || !strcmp(o, "--help")) {
-            return usage(stdout) - 1; /* -1: exit 0 after the help */
+            usage(stdout);
+            return -1; /* done: exit 0 */
         }
         if (!strcmp(o, "--json")) {
             a->json = true;
