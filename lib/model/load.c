@@ -6,13 +6,13 @@
  * optional prefault -> backend. Loading does not read weight bytes unless quantization or
  * PG_MODEL_PREFAULT asks for it, so it costs O(header) for any model size.
  */
+#include "backend/quant/quant_cache.h"
 #include "io/safetensors.h"
 #include "model/loader.h"
 #include "tokenizer/tokenizer.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +36,7 @@ static void model_destroy(pg_model *m)
     pg__backend_destroy(m->backend);
     pg__tokenizer_free(m->tokenizer);
     pg__aligned_free(m->owned);
+    pg__qcache_close(m->qcache);
     for (size_t i = 0; i < m->n_files; i++) {
         pg__st_close(m->files[i]);
     }
@@ -160,21 +161,30 @@ static pg_status load_tokenizer(pg_model *m)
     return st;
 }
 
-/* PG_MODEL_PREFAULT: read one byte of every mapped page so later compute never faults. */
-static void prefault(const pg_model *m)
+/* PG_MODEL_PREFAULT: read one byte of every page the weights in use occupy so later compute
+ * never faults (tensor by tensor: the bf16 sources of quantized weights are not touched). */
+static pg_status visit_prefault(void *user, pg__tensor *t, bool matmul)
+{
+    (void)matmul;
+    size_t step = *(const size_t *)user, bytes = t->data ? pg__model_tensor_bytes(t) : 0;
+    if (bytes == 0) {
+        return PG_OK;
+    }
+    const volatile unsigned char *p = t->data;
+    unsigned char sink = 0;
+    for (size_t off = 0; off < bytes; off += step) {
+        sink ^= p[off];
+    }
+    sink ^= p[bytes - 1];
+    (void)sink;
+    return PG_OK;
+}
+
+static void prefault(pg_model *m)
 {
     long page = sysconf(_SC_PAGESIZE);
     size_t step = page > 0 ? (size_t)page : 4096;
-    for (size_t i = 0; i < m->n_files; i++) {
-        const pg__st_file *f = m->files[i];
-        madvise(f->map, f->map_size, MADV_WILLNEED);
-        const volatile unsigned char *p = f->map;
-        unsigned char sink = 0;
-        for (size_t off = 0; off < f->map_size; off += step) {
-            sink ^= p[off];
-        }
-        (void)sink;
-    }
+    (void)pg__model_foreach_tensor(m, visit_prefault, &step);
 }
 
 static pg_status load_weights(pg_model *m, const pg_model_options *o, const progress *pr)

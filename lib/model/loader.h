@@ -33,10 +33,17 @@ typedef pg_status (*pg__tensor_visit_fn)(void *user, pg__tensor *t, bool matmul)
 pg_status pg__model_foreach_tensor(pg_model *m, pg__tensor_visit_fn fn, void *user);
 
 /* Makes the owned copies (m->owned): tensors whose data is misaligned for their dtype, and,
- * for weight_dtype PG_DTYPE_Q8/Q4, the quantized matmul weights. Sets m->weight_dtype and
- * m->weight_bytes. progress(user, f) with f in [0,1]; non-zero return cancels. */
+ * for weight_dtype PG_DTYPE_Q8/Q4, the quantized matmul weights, which come from the
+ * quantized-weight cache file (m->qcache) when a valid one exists and are saved to one
+ * otherwise (unless m->flags has PG_MODEL_NO_QUANT_CACHE; a cache that cannot be written
+ * only logs a warning). The mapped bf16 pages of quantized tensors are released. Sets
+ * m->weight_dtype and m->weight_bytes. progress(user, f) with f in [0,1]; non-zero return
+ * cancels. */
 pg_status pg__model_make_owned(pg_model *m, int32_t weight_dtype, int32_t n_threads,
                                pg_progress_fn progress, void *progress_user);
+
+/* Bytes of a slot's data as stored (plain or quantized). */
+size_t pg__model_tensor_bytes(const pg__tensor *t);
 
 /* "3b-224" ... "28b-896" for the released sizes (text width 2304/3584/4608 and image size
  * 224/448/896), else "custom". */

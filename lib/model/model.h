@@ -18,6 +18,7 @@
 
 struct pg__st_file;        /* io/safetensors.h */
 struct pg_tokenizer;       /* tokenizer/tokenizer.h */
+struct pg__qcache;         /* backend/quant/quant_cache.h */
 
 typedef struct pg__vision_layer {
     pg__tensor ln1_w, ln1_b;
@@ -65,6 +66,7 @@ struct pg_model {
     size_t n_files;
     void *owned;               /* converted/quantized weight storage, if any */
     size_t owned_size;
+    struct pg__qcache *qcache; /* mapped quantized-weight cache the Q8/Q4 slots point into */
     struct pg_tokenizer *tokenizer; /* may be NULL */
     pg__backend *backend;
     pg__logger logger;

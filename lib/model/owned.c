@@ -7,8 +7,14 @@
  *    float/uint16_t arrays.
  * Both go into a single 64-byte aligned block (m->owned), sized in a first pass and filled
  * in a second, so there is one allocation to free.
+ *
+ * Quantizing gigabytes takes a minute, so the quantized matrices are saved to a cache file
+ * (backend/quant/quant_cache.h) and the next load maps that file instead: the quantized
+ * slots then point into m->qcache and only the misaligned copies are made here.
  */
 #include "backend/quant.h"
+#include "backend/quant/quant_cache.h"
+#include "io/safetensors.h"
 #include "model/loader.h"
 
 #include <pthread.h>
@@ -16,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define OWNED_ALIGN 64
 #define MIN_ROWS_PER_THREAD 64
@@ -53,6 +61,14 @@ typedef struct owned_pass {
 static bool wants_quant(const owned_pass *p, const pg__tensor *t, bool matmul)
 {
     return p->qdt != 0 && matmul && t->ndim == 2;
+}
+
+size_t pg__model_tensor_bytes(const pg__tensor *t)
+{
+    if (t->dtype == PG__Q8 || t->dtype == PG__Q4) {
+        return pg__quant_size(t->dtype, t->rows, t->cols);
+    }
+    return plain_bytes(t);
 }
 
 static bool misaligned(const pg__tensor *t)
@@ -138,13 +154,37 @@ static void *reserve(owned_pass *p, size_t bytes)
     return at;
 }
 
+/*
+ * Tells the kernel that the mapped source pages of a tensor just quantized are not needed:
+ * without this the whole bf16 checkpoint stays resident next to its quantized copy (peak RSS
+ * bf16 + Q8). Only whole pages inside the tensor and inside a file mapping are dropped. The
+ * mappings are private, read-only and never written, so a dropped page that is read again
+ * (the tied embedding's rows, looked up with get_rows) is simply faulted back in from the
+ * file: this only costs time, never correctness.
+ */
+static void drop_source_pages(const pg_model *m, const void *data, size_t bytes)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096, lo = (uintptr_t)data, hi = lo + bytes;
+    for (size_t i = 0; i < m->n_files; i++) {
+        uintptr_t map = (uintptr_t)m->files[i]->map, end = map + m->files[i]->map_size;
+        if (m->files[i]->map && lo >= map && hi <= end) {
+            uintptr_t a = (lo + page - 1) / page * page, b = hi / page * page;
+            if (b > a) {
+                (void)madvise((void *)a, (size_t)(b - a), MADV_DONTNEED);
+            }
+            return;
+        }
+    }
+}
+
 static pg_status visit_owned(void *user, pg__tensor *t, bool matmul)
 {
     owned_pass *p = user;
     pg_model *m = p->m;
     bool tied_head = p->tied && t == &m->decoder.lm_head;
-    if (!t->data) {
-        return PG_OK;
+    if (!t->data || t->dtype == PG__Q8 || t->dtype == PG__Q4) {
+        return PG_OK; /* nothing stored, or already quantized (mapped from the cache) */
     }
     if (wants_quant(p, t, matmul)) {
         size_t q = pg__quant_size(p->qdt, t->rows, t->cols);
@@ -166,6 +206,7 @@ static pg_status visit_owned(void *user, pg__tensor *t, bool matmul)
         }
         pg__tensor src = *t;
         pg__quant_tensor_init(t, p->qdt, &src, dst);
+        drop_source_pages(m, src.data, plain_bytes(&src));
         p->n_quant_done++;
         if (p->progress && p->progress(p->progress_user,
                                        (float)p->n_quant_done / (float)p->n_quant) != 0) {
@@ -228,6 +269,110 @@ static void compute_stats(pg_model *m)
     m->weight_dtype = best;
 }
 
+/* Measures, allocates and fills the owned block (the cache's build function). */
+static pg_status run_pass(void *user)
+{
+    owned_pass *p = user;
+    pg_model *m = p->m;
+    pg_status st = pg__model_foreach_tensor(m, visit_owned, p);
+    if (st == PG_OK && p->off > 0) {
+        m->owned = pg__aligned_alloc(p->off);
+        if (!m->owned) {
+            return PG_ERR_OUT_OF_MEMORY;
+        }
+        m->owned_size = p->off;
+        p->fill = true;
+        p->base = m->owned;
+        p->off = 0;
+        st = pg__model_foreach_tensor(m, visit_owned, p);
+    }
+    return st;
+}
+
+typedef struct slot_list {
+    const owned_pass *p;
+    pg__tensor **v;
+    size_t n, cap;
+} slot_list;
+
+/* Collects the slots run_pass would quantize: the tensors the cache file holds. */
+static pg_status visit_collect(void *user, pg__tensor *t, bool matmul)
+{
+    slot_list *l = user;
+    if (!t->data || !wants_quant(l->p, t, matmul)) {
+        return PG_OK;
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        pg__tensor **v = pg__realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            return PG_ERR_OUT_OF_MEMORY;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = t;
+    return PG_OK;
+}
+
+/* After a build: did the cache get written (next to the model or in the user's cache)? The
+ * cache call is best effort and silent, so look, and warn when the next load will have to
+ * quantize again. */
+static void log_cache_written(const pg_model *m, pg__dtype qdt, const char *const *paths)
+{
+    uint64_t key = 0;
+    bool written = false;
+    if (pg__qcache_key(paths, m->n_files, qdt, &key) == PG_OK) {
+        for (int i = 0; i < 2 && !written; i++) {
+            char *path = pg__qcache_path(m->path, qdt, key, i == 1);
+            pg__qcache *c = NULL;
+            written = path && pg__qcache_open(&c, path, key, qdt) == PG_OK;
+            if (written) {
+                pg__log(&m->logger, PG_LOG_INFO, "%s: wrote the quantized-weight cache %s",
+                        m->path, path);
+            }
+            pg__qcache_close(c);
+            free(path);
+        }
+    }
+    pg__error_clear();
+    if (!written) {
+        pg__log(&m->logger, PG_LOG_WARN, "%s: could not write a quantized-weight cache (neither "
+                "the model folder nor the user cache folder is writable); the next load "
+                "quantizes again", m->path);
+    }
+}
+
+/* Quantizes through the cache: maps a valid cache file, else runs the pass and saves one. */
+static pg_status run_cached(owned_pass *p)
+{
+    pg_model *m = p->m;
+    slot_list l = { .p = p };
+    const char **paths = pg__calloc(m->n_files ? m->n_files : 1, sizeof *paths);
+    pg_status st = paths ? pg__model_foreach_tensor(m, visit_collect, &l) : PG_ERR_OUT_OF_MEMORY;
+    for (size_t i = 0; paths && i < m->n_files; i++) {
+        paths[i] = m->files[i]->path;
+    }
+    uint32_t flags = m->flags & PG_MODEL_NO_QUANT_CACHE
+                         ? PG__QCACHE_NO_READ | PG__QCACHE_NO_WRITE : 0;
+    if (st == PG_OK && (l.n == 0 || m->n_files == 0)) {
+        st = run_pass(p); /* nothing to cache */
+    } else if (st == PG_OK) {
+        st = pg__qcache_load_or_build(&m->qcache, m->path, paths, m->n_files, p->qdt, l.v, l.n,
+                                      run_pass, p, flags);
+    }
+    if (st == PG_OK && m->qcache) {
+        pg__log(&m->logger, PG_LOG_INFO, "%s: %zu quantized tensors mapped from the cache "
+                "(%zu bytes)", m->path, l.n, pg__qcache_size(m->qcache));
+        st = run_pass(p); /* the misaligned copies, which the cache does not hold */
+    } else if (st == PG_OK && l.n > 0 && !(flags & PG__QCACHE_NO_WRITE)) {
+        log_cache_written(m, p->qdt, paths);
+    }
+    free(l.v);
+    free(paths);
+    return st;
+}
+
 pg_status pg__model_make_owned(pg_model *m, int32_t weight_dtype, int32_t n_threads,
                                pg_progress_fn progress, void *progress_user)
 {
@@ -238,18 +383,7 @@ pg_status pg__model_make_owned(pg_model *m, int32_t weight_dtype, int32_t n_thre
     }
     bool tied = m->decoder.lm_head.data == m->decoder.embed.data;
     p.tied = tied;
-    pg_status st = pg__model_foreach_tensor(m, visit_owned, &p);
-    if (st == PG_OK && p.off > 0) {
-        m->owned = pg__aligned_alloc(p.off);
-        if (!m->owned) {
-            return PG_ERR_OUT_OF_MEMORY;
-        }
-        m->owned_size = p.off;
-        p.fill = true;
-        p.base = m->owned;
-        p.off = 0;
-        st = pg__model_foreach_tensor(m, visit_owned, &p);
-    }
+    pg_status st = p.qdt ? run_cached(&p) : run_pass(&p);
     if (st != PG_OK) {
         return st;
     }
@@ -257,7 +391,7 @@ pg_status pg__model_make_owned(pg_model *m, int32_t weight_dtype, int32_t n_thre
         m->decoder.lm_head = m->decoder.embed; /* follows an embedding that was copied */
     }
     compute_stats(m);
-    if (p.n_quant || p.n_copied) {
+    if (p.n_quant_done || p.n_copied) {
         pg__log(&m->logger, PG_LOG_INFO, "%s: %zu tensors quantized, %zu copied for alignment "
                 "(%zu bytes owned)", m->path, p.n_quant_done, p.n_copied, m->owned_size);
     }

@@ -284,6 +284,7 @@ static void test_quantized(int32_t dt, float levels)
     o.backend = "ref";
     o.n_threads = 2;
     o.weight_dtype = dt;
+    o.flags = PG_MODEL_NO_QUANT_CACHE; /* the fixture folder is in the source tree */
     pg_model *m = NULL;
     CHECK_OK(pg_model_load(&m, dir, &o));
     if (!m || !ref) {
