@@ -27,6 +27,7 @@
 
 #define OWNED_ALIGN 64
 #define MIN_ROWS_PER_THREAD 64
+#define SLAB_BYTES ((size_t)64 << 20)
 
 static size_t elem_size(pg__dtype dt)
 {
@@ -97,17 +98,18 @@ static void *quant_worker(void *arg)
     return NULL;
 }
 
-/* Quantizes all rows of `src` into `dst`, splitting the rows over up to n_threads threads
- * (the calling thread takes the first share and any share whose thread failed to start). */
-static pg_status quantize_tensor(pg__dtype dt, const pg__tensor *src, void *dst,
-                                 int32_t n_threads)
+/* Quantizes rows [r0, r1) of `src` into `dst` (the whole matrix's buffer), splitting them
+ * over up to n_threads threads (the calling thread takes the first share and any share whose
+ * thread failed to start). */
+static pg_status quantize_rows(pg__dtype dt, const pg__tensor *src, void *dst, int64_t r0,
+                               int64_t r1, int32_t n_threads)
 {
-    int64_t n = src->rows / MIN_ROWS_PER_THREAD;
+    int64_t n = (r1 - r0) / MIN_ROWS_PER_THREAD;
     if (n > n_threads) {
         n = n_threads;
     }
     if (n <= 1) {
-        return pg__quantize_rows(dt, src, dst, 0, src->rows);
+        return pg__quantize_rows(dt, src, dst, r0, r1);
     }
     quant_job *jobs = pg__calloc((size_t)n, sizeof *jobs);
     pthread_t *tids = pg__calloc((size_t)n, sizeof *tids);
@@ -119,8 +121,8 @@ static pg_status quantize_tensor(pg__dtype dt, const pg__tensor *src, void *dst,
         return PG_ERR_OUT_OF_MEMORY;
     }
     for (int64_t i = 0; i < n; i++) {
-        jobs[i] = (quant_job){ .dt = dt, .src = src, .dst = dst, .r0 = src->rows * i / n,
-                               .r1 = src->rows * (i + 1) / n };
+        jobs[i] = (quant_job){ .dt = dt, .src = src, .dst = dst, .r0 = r0 + (r1 - r0) * i / n,
+                               .r1 = r0 + (r1 - r0) * (i + 1) / n };
         running[i] = i > 0 && pthread_create(&tids[i], NULL, quant_worker, &jobs[i]) == 0;
     }
     for (int64_t i = 0; i < n; i++) {
@@ -178,6 +180,27 @@ static void drop_source_pages(const pg_model *m, const void *data, size_t bytes)
     }
 }
 
+/* Quantizes all of `src` into `dst` in slabs of about SLAB_BYTES of source, releasing each
+ * slab's mapped pages once done, so that even the 1.2 GB embedding (the tied head's source)
+ * is never resident as a whole next to the quantized weights. */
+static pg_status quantize_tensor(const pg_model *m, pg__dtype dt, const pg__tensor *src,
+                                 void *dst, int32_t n_threads)
+{
+    size_t row_bytes = (size_t)src->cols * elem_size(src->dtype);
+    int64_t slab = (int64_t)(SLAB_BYTES / (row_bytes ? row_bytes : 1));
+    slab = slab < MIN_ROWS_PER_THREAD ? MIN_ROWS_PER_THREAD : slab;
+    for (int64_t r0 = 0; r0 < src->rows; r0 += slab) {
+        int64_t r1 = src->rows - r0 < slab ? src->rows : r0 + slab;
+        pg_status st = quantize_rows(dt, src, dst, r0, r1, n_threads);
+        if (st != PG_OK) {
+            return st;
+        }
+        drop_source_pages(m, (const uint8_t *)src->data + (size_t)r0 * row_bytes,
+                          (size_t)(r1 - r0) * row_bytes);
+    }
+    return PG_OK;
+}
+
 static pg_status visit_owned(void *user, pg__tensor *t, bool matmul)
 {
     owned_pass *p = user;
@@ -199,14 +222,13 @@ static pg_status visit_owned(void *user, pg__tensor *t, bool matmul)
             p->n_quant++;
             return PG_OK;
         }
-        pg_status st = quantize_tensor(p->qdt, t, dst, p->n_threads);
+        pg_status st = quantize_tensor(m, p->qdt, t, dst, p->n_threads);
         if (st != PG_OK) {
             pg__error_prefix("quantizing '%s'", t->name);
             return st;
         }
         pg__tensor src = *t;
         pg__quant_tensor_init(t, p->qdt, &src, dst);
-        drop_source_pages(m, src.data, plain_bytes(&src));
         p->n_quant_done++;
         if (p->progress && p->progress(p->progress_user,
                                        (float)p->n_quant_done / (float)p->n_quant) != 0) {
