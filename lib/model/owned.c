@@ -182,23 +182,36 @@ static void drop_source_pages(const pg_model *m, const void *data, size_t bytes)
 
 /* Quantizes all of `src` into `dst` in slabs of about SLAB_BYTES of source, releasing each
  * slab's mapped pages once done, so that even the 1.2 GB embedding (the tied head's source)
- * is never resident as a whole next to the quantized weights. */
+ * is never resident as a whole next to the quantized weights. A source misaligned for its
+ * type (the quantizer reads it as uint16_t/float) is copied to aligned memory first. */
 static pg_status quantize_tensor(const pg_model *m, pg__dtype dt, const pg__tensor *src,
                                  void *dst, int32_t n_threads)
 {
     size_t row_bytes = (size_t)src->cols * elem_size(src->dtype);
+    pg__tensor aligned = *src;
+    void *copy = NULL;
+    if (misaligned(src)) {
+        copy = pg__aligned_alloc(plain_bytes(src));
+        if (!copy) {
+            return PG_ERR_OUT_OF_MEMORY;
+        }
+        memcpy(copy, src->data, plain_bytes(src));
+        drop_source_pages(m, src->data, plain_bytes(src));
+        aligned.data = copy;
+    }
     int64_t slab = (int64_t)(SLAB_BYTES / (row_bytes ? row_bytes : 1));
     slab = slab < MIN_ROWS_PER_THREAD ? MIN_ROWS_PER_THREAD : slab;
-    for (int64_t r0 = 0; r0 < src->rows; r0 += slab) {
+    pg_status st = PG_OK;
+    for (int64_t r0 = 0; r0 < src->rows && st == PG_OK; r0 += slab) {
         int64_t r1 = src->rows - r0 < slab ? src->rows : r0 + slab;
-        pg_status st = quantize_rows(dt, src, dst, r0, r1, n_threads);
-        if (st != PG_OK) {
-            return st;
+        st = quantize_rows(dt, &aligned, dst, r0, r1, n_threads);
+        if (!copy) {
+            drop_source_pages(m, (const uint8_t *)src->data + (size_t)r0 * row_bytes,
+                              (size_t)(r1 - r0) * row_bytes);
         }
-        drop_source_pages(m, (const uint8_t *)src->data + (size_t)r0 * row_bytes,
-                          (size_t)(r1 - r0) * row_bytes);
     }
-    return PG_OK;
+    pg__aligned_free(copy);
+    return st;
 }
 
 static pg_status visit_owned(void *user, pg__tensor *t, bool matmul)
