@@ -115,6 +115,7 @@ static bool parse_ids(const char *s, gen_args *a)
     for (const char *p = s; *p; p++) {
         cap += *p == ',';
     }
+    free(a->prompt_ids); /* --prompt-ids given twice: the last one counts */
     a->prompt_ids = malloc(cap * sizeof *a->prompt_ids);
     if (!a->prompt_ids) {
         return false;

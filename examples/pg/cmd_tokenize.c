@@ -62,16 +62,36 @@ static int print_json(const pg_tokenizer *tok, const int32_t *ids, size_t n)
     json_t *root = json_object(), *jids = json_array(), *jpieces = json_array();
     json_object_set_new(root, "ids", jids);
     json_object_set_new(root, "pieces", jpieces);
-    char buf[1024];
+    char small[256], *buf = small;
+    size_t cap = sizeof small;
     for (size_t i = 0; i < n; i++) {
         size_t len;
-        if (pg_token_to_piece(tok, ids[i], buf, sizeof buf, &len) != PG_OK) {
-            fprintf(stderr, "pg tokenize: %s\n", pg_last_error());
+        pg_status st = pg_token_to_piece(tok, ids[i], buf, cap, &len);
+        if (st == PG_ERR_LIMIT) { /* a long piece: grow the buffer to the size it needs */
+            char *p = malloc(len);
+            if (buf != small) {
+                free(buf);
+            }
+            buf = p;
+            cap = p ? len : 0;
+            st = p ? pg_token_to_piece(tok, ids[i], buf, cap, &len) : PG_ERR_OUT_OF_MEMORY;
+        }
+        /* A piece that is not UTF-8 (a hostile tokenizer file) cannot be a JSON string. */
+        json_t *piece = st == PG_OK ? json_stringn(buf, len) : NULL;
+        if (!piece) {
+            fprintf(stderr, "pg tokenize: id %d: %s\n", (int)ids[i],
+                    st == PG_OK ? "the piece is not UTF-8" : pg_last_error());
+            if (buf != small) {
+                free(buf);
+            }
             json_decref(root);
             return 1;
         }
         json_array_append_new(jids, json_integer(ids[i]));
-        json_array_append_new(jpieces, json_stringn(buf, len));
+        json_array_append_new(jpieces, piece);
+    }
+    if (buf != small) {
+        free(buf);
     }
     char *s = json_dumps(root, JSON_PRESERVE_ORDER | JSON_INDENT(0));
     json_decref(root);

@@ -153,7 +153,11 @@ static pg_status load_tokenizer(pg_model *m)
                 m->path);
         return PG_OK;
     }
-    return pg__tokenizer_load(&m->tokenizer, m->path);
+    pg_status st = pg__tokenizer_load(&m->tokenizer, m->path);
+    if (st == PG_OK) {
+        pg__tokenizer_mark_owned(m->tokenizer);
+    }
+    return st;
 }
 
 /* PG_MODEL_PREFAULT: read one byte of every mapped page so later compute never faults. */

@@ -244,6 +244,11 @@ static pg_status generate(pg_session *s, const pg_generate_options *user)
         st = pg__session_prefill(s);
     } else if (s->after_generate) {
         pg__session_rewind(s);
+    } else if (!s->has_logits) {
+        /* A feed failed (interrupted, say): its logits are gone, and guessing where to go on
+         * from would hide that. */
+        return pg__error(PG_ERR_BAD_STATE, "the last pg_session_feed failed: feed again, or "
+                         "set the prompt again, before generating");
     }
     if (st != PG_OK) {
         return st;

@@ -253,6 +253,12 @@ static pg_status store_prompt(pg_session *s, const int32_t *const *parts, const 
     const pg__config *cfg = &s->model->cfg;
     size_t total = (size_t)cfg->vision.n_tokens;
     for (size_t p = 0; p < n_parts; p++) {
+        /* The length first: a huge count is refused before its ids are read. */
+        if (lens[p] > s->n_ctx || total > s->n_ctx - lens[p]) {
+            return pg__error(PG_ERR_LIMIT, "the prompt (%zu image tokens + text) is longer "
+                             "than the context of %u tokens", (size_t)cfg->vision.n_tokens,
+                             s->n_ctx);
+        }
         for (size_t i = 0; i < lens[p]; i++) {
             const int32_t id = parts[p][i];
             if (id < 0 || id >= cfg->text.vocab) {
@@ -264,11 +270,6 @@ static pg_status store_prompt(pg_session *s, const int32_t *const *parts, const 
                                  "image token %d (the session places the image tokens)",
                                  (int)id);
             }
-        }
-        if (lens[p] > s->n_ctx || total > s->n_ctx - lens[p]) {
-            return pg__error(PG_ERR_LIMIT, "the prompt (%zu image tokens + text) is longer "
-                             "than the context of %u tokens", (size_t)cfg->vision.n_tokens,
-                             s->n_ctx);
         }
         total += lens[p];
     }

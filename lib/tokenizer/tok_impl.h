@@ -87,6 +87,7 @@ struct pg_tokenizer {
     uint32_t n_merges;
 
     bool byte_fallback;
+    bool owned_by_model;    /* a model's tokenizer: pg_tokenizer_free leaves it alone */
     bool has_unused;        /* some piece is UNUSED: merged UNUSED pieces are split back */
     bool ignore_merges;     /* Hugging Face BPE: a whole word found in the vocab is one id */
     /* normalizer */

@@ -148,7 +148,15 @@ PG_API pg_status pg_tokenizer_load(pg_tokenizer **out, const char *path)
 
 PG_API void pg_tokenizer_free(pg_tokenizer *tok)
 {
-    pg__tokenizer_free(tok);
+    /* The model frees its own tokenizer; freeing it here too would be a double free. */
+    if (tok && !tok->owned_by_model) {
+        pg__tokenizer_free(tok);
+    }
+}
+
+void pg__tokenizer_mark_owned(pg_tokenizer *tok)
+{
+    tok->owned_by_model = true;
 }
 
 PG_API pg_status pg_tokenize(const pg_tokenizer *tok, const char *text, size_t len,

@@ -14,6 +14,8 @@ typedef struct pg_tokenizer pg_tokenizer;
 /* Loads from a file (.model or .json, by content) or a model folder. */
 pg_status pg__tokenizer_load(pg_tokenizer **out, const char *path);
 void pg__tokenizer_free(pg_tokenizer *tok);
+/* Marks a model's tokenizer: the public pg_tokenizer_free then ignores it (the model frees it). */
+void pg__tokenizer_mark_owned(pg_tokenizer *tok);
 
 /* Encodes into a new array (free with free()); flags are PG_TOKENIZE_*. */
 pg_status pg__tokenizer_encode(const pg_tokenizer *tok, const char *text, size_t len,

@@ -209,6 +209,9 @@ static void test_tokenizer_only(void)
     CHECK_EQ_INT(m->n_files, 0);
     CHECK(m->backend == NULL);
     CHECK(pg_model_tokenizer(m) != NULL);
+    /* Freeing the model's tokenizer by mistake is ignored (the model frees it, once). */
+    pg_tokenizer_free((pg_tokenizer *)(uintptr_t)pg_model_tokenizer(m));
+    CHECK_EQ_INT(pg_tokenizer_special_id(pg_model_tokenizer(m), PG_TOKEN_BOS), 2);
     pg_model_info info = { .struct_size = sizeof info };
     CHECK_OK(pg_model_get_info(m, &info));
     CHECK_EQ_INT(info.n_params, manifest_params("tiny"));

@@ -432,6 +432,34 @@ static void test_interrupt_prefill(void)
     pg_session_free(s);
 }
 
+/* A feed that fails part-way leaves no logits: generate says so instead of reading stale
+ * ones, and a new feed goes on from where the failed one started. */
+static void test_failed_feed(void)
+{
+    int32_t ref[4];
+    reference_ids(g_cat, "caption en", 3, ref);
+    pg_session *s = new_session(0, 0);
+    CHECK_OK(pg_session_set_image(s, g_cat));
+    CHECK_OK(pg_session_set_prompt(s, "caption en", 10));
+    CHECK_OK(pg_session_prefill(s));
+    hook_matmul(s, 1); /* interrupted in decoder layer 0 */
+    CHECK_EQ_INT(pg_session_feed(s, ref, 1), PG_ERR_CANCELLED);
+    unhook_matmul();
+    const float *lg;
+    CHECK_EQ_INT(pg_session_logits(s, &lg, NULL), PG_ERR_BAD_STATE);
+    CHECK_EQ_INT(pg_session_generate(s, NULL), PG_ERR_BAD_STATE);
+    CHECK(strstr(pg_session_last_error(s), "feed") != NULL);
+    CHECK_OK(pg_session_feed(s, ref, 1));
+    pg_generate_options go;
+    PG_GENERATE_OPTIONS_INIT(&go);
+    go.max_new_tokens = 2;
+    CHECK_OK(pg_session_generate(s, &go)); /* goes on after the fed first token */
+    size_t n;
+    const int32_t *out = pg_session_output_ids(s, &n);
+    CHECK(n == 2 && !memcmp(out, ref + 1, 2 * sizeof *out));
+    pg_session_free(s);
+}
+
 static void test_interrupt_and_reset(void)
 {
     int32_t ref[16];
@@ -583,6 +611,10 @@ static void test_hardening(void)
     CHECK_EQ_INT(pg_session_feed(s, too_big, 1), PG_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(pg_session_feed(s, image_tok, 1), PG_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(pg_session_feed(s, negative, SIZE_MAX), PG_ERR_LIMIT);
+    CHECK_EQ_INT(pg_session_set_prompt_ids(s, negative, SIZE_MAX), PG_ERR_LIMIT);
+    CHECK_EQ_INT(pg_session_set_prompt_ids(s, negative, 2), PG_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(pg_session_last_error(s), "-1") != NULL);
+    CHECK_OK(pg_session_set_prompt(s, "caption en", 10));
     CHECK_EQ_INT(pg_session_get_tensor(s, PG_TENSOR_PREFILL_LOGITS_LAST, &data, shape, &ndim),
                  PG_ERR_BAD_STATE); /* no prefill happened */
     CHECK_EQ_INT(pg_session_get_tensor(s, 99, &data, shape, &ndim), PG_ERR_INVALID_ARGUMENT);
@@ -681,6 +713,7 @@ int main(int argc, char **argv)
         test_feed_logits();
         test_interrupt_prefill();
         test_interrupt_and_reset();
+        test_failed_feed();
         test_parallel_sessions();
         test_kv_dtypes();
         test_hardening();

@@ -40,6 +40,25 @@ if [ -f "$data/models/tiny/f32/config.json" ]; then
         "$("$pg" tokenize -m "$tmp" "detect cat" 2>&1)"
 fi
 
+# A piece longer than any fixed buffer (an added token of 1500 bytes) is printed whole.
+if [ -x /usr/bin/python3 ]; then
+    long=$(printf '%01500d' 0 | tr 0 x)
+    id=$(/usr/bin/python3 - "$tiny/tokenizer.json" "$tmp/long.json" "$long" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1], encoding="utf-8"))
+n = 1 + max(list(d["model"]["vocab"].values()) + [t["id"] for t in d["added_tokens"]])
+d["model"]["vocab"][sys.argv[3]] = n
+d["added_tokens"].append({"id": n, "content": sys.argv[3], "single_word": False,
+                          "lstrip": False, "rstrip": False, "normalized": False,
+                          "special": False})
+json.dump(d, open(sys.argv[2], "w", encoding="utf-8"), ensure_ascii=False)
+print(n)
+PY
+)
+    expect "long piece" "{\"ids\": [$id], \"pieces\": [\"$long\"]}" \
+        "$("$pg" tokenize -t "$tmp/long.json" "$long" 2>&1)"
+fi
+
 # Errors: exit status 1 with a message, 2 for usage.
 "$pg" tokenize -t "$tmp/missing.model" x >/dev/null 2>&1
 expect "missing file status" 1 $?
