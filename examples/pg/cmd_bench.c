@@ -34,7 +34,7 @@ typedef struct bench_args {
     const char *cache_dir;
     int threads, runs, warmup, decode_tokens, layers, mem_mib;
     uint64_t seed;
-    bool json, no_machine;
+    bool json, no_machine, no_quant_cache;
 } bench_args;
 
 static int usage_bench(FILE *f)
@@ -44,12 +44,13 @@ static int usage_bench(FILE *f)
             "                [--dtype bf16|int8|q4] [--threads N] [--runs R] [--warmup W]\n"
             "                [--decode-tokens N] [--json]\n"
             "                [--layers N] [--seed S] [--cache-dir DIR] [--backend NAME]\n"
-            "                [--mem-mib M] [--no-machine]\n"
+            "                [--mem-mib M] [--no-machine] [--no-quant-cache]\n"
             "\n"
             "Without -m, a full-size random-weight checkpoint of the variant (hub layout) is\n"
             "written once to --cache-dir (default $XDG_CACHE_HOME/paligemma-bench or\n"
             "~/.cache/paligemma-bench) and reused; --layers N makes a shallower one.\n"
-            "--dtype: bf16 = weights as stored; int8 / q4 = quantized at load (Q8 / Q4).\n"
+            "--dtype: bf16 = weights as stored; int8 / q4 = quantized at load (Q8 / Q4), and\n"
+            "cached in a file next to the model unless --no-quant-cache is given.\n"
             "Reports min and median over the runs, and the machine's fp32 FMA rate, int8\n"
             "dot-product rate and memory bandwidth measured with the same threads\n"
             "(--no-machine skips that; --mem-mib sets the read buffer, default 512).\n");
@@ -100,6 +101,9 @@ static int parse_args(bench_args *a, int argc, char **argv)
             continue;
         } else if (!strcmp(f, "--no-machine")) {
             a->no_machine = true;
+            continue;
+        } else if (!strcmp(f, "--no-quant-cache")) {
+            a->no_quant_cache = true;
             continue;
         }
         static const char *const value_flags[] = {
@@ -484,6 +488,9 @@ static int load_model(const bench_args *a, const char *dir, pg_model **model)
     PG_MODEL_OPTIONS_INIT(&mo);
     mo.n_threads = a->threads;
     mo.weight_dtype = a->dtype;
+    if (a->no_quant_cache) {
+        mo.flags |= PG_MODEL_NO_QUANT_CACHE;
+    }
     mo.backend = a->backend;
     double t0 = bench_now_ms();
     if (pg_model_load(model, dir, &mo) != PG_OK) {
