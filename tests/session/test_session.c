@@ -99,6 +99,11 @@ static void test_bad_arguments(void)
     go.stop_strings = stops;
     go.n_stop_strings = 1;
     CHECK_EQ_INT(pg_session_generate(s, &go), PG_ERR_INVALID_ARGUMENT);
+    const char *bad_utf8[] = { "ok", "\xbd" }; /* could cut the text inside a character */
+    go.stop_strings = bad_utf8;
+    go.n_stop_strings = 2;
+    CHECK_EQ_INT(pg_session_generate(s, &go), PG_ERR_INVALID_UTF8);
+    CHECK(strstr(pg_session_last_error(s), "stop string 1") != NULL);
     const float *data;
     int64_t shape[4];
     int32_t ndim;
