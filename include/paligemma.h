@@ -519,6 +519,76 @@ PG_API pg_status pg_session_reset(pg_session *session);
 /** The message of the last failed call on this session (borrowed; "" if none). @since 0.1 */
 PG_API const char *pg_session_last_error(const pg_session *session);
 
+/* ---------------------------------------------------------------------------------------------
+ * Output post-processing: boxes and segmentation codes (docs/postprocessing.md)
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * The objects found in a `detect ...` or `segment ...` answer (pg_detections_parse). Opaque and
+ * immutable; needs no model or session. @since 0.1
+ */
+typedef struct pg_detections pg_detections;
+
+/**
+ * One object of a pg_detections (pg_detections_get). An output struct: set struct_size to
+ * sizeof(pg_detection_info) (and zero the rest) before the call. @since 0.1
+ */
+typedef struct pg_detection_info {
+    size_t struct_size;       /**< sizeof(pg_detection_info) as the caller knows it */
+    float x_min;              /**< left edge in image pixels, loc[1] / 1024 * width */
+    float y_min;              /**< top edge in image pixels, loc[0] / 1024 * height */
+    float x_max;              /**< right edge in image pixels, loc[3] / 1024 * width */
+    float y_max;              /**< bottom edge in image pixels, loc[2] / 1024 * height */
+    int32_t loc[4];           /**< the raw <locDDDD> values y_min, x_min, y_max, x_max (0..1023) */
+    const char *label;        /**< the label, trimmed; borrowed, NUL-terminated, "" if none */
+    size_t label_len;         /**< bytes of label, NUL excluded */
+    uint32_t n_seg;           /**< 16 for a segmentation answer, else 0 */
+    const int32_t *seg_codes; /**< n_seg <segDDD> values (0..127), raw; borrowed; NULL if none */
+} pg_detection_info;
+
+/**
+ * Parses a generated answer to `detect a ; b` or `segment a` (the decoded text, e.g. from
+ * pg_session_text) into objects with boxes in pixels of the ORIGINAL image (PaliGemma
+ * squashes the whole image, so boxes scale by width and height independently).
+ *
+ * Grammar (spec section 9.2): any leading text is skipped, then four `<locDDDD>` tokens (y_min,
+ * x_min, y_max, x_max), optional whitespace, optionally sixteen `<segDDD>` tokens, then a label
+ * running up to `;`, `<` or `>` (whitespace trimmed), then an optional "; ". Repeats to the end.
+ * Pixel coordinates are loc / 1024 * size (the official demo's convention; the raw loc values are
+ * returned too, for callers who prefer big_vision's loc / 1023), clamped to [0, size] and not
+ * rounded. An object is dropped when a value is out of range (loc above 1023, seg above 127) or
+ * its box is empty or inverted (y_max <= y_min or x_max <= x_min), as big_vision's evaluator does.
+ * Text that holds no object (a caption, garbage, a truncated answer) gives an empty, valid result:
+ * malformed pieces are skipped, never an error.
+ *
+ * The segmentation codes are returned raw: turning them into a mask needs big_vision's VQ-VAE
+ * decoder weights (vae-oid.npz), which the Hugging Face checkpoints do not contain.
+ *
+ * @param[out] out   the result (free with pg_detections_free), or NULL on failure
+ * @param[in]  text  the answer, `len` bytes, need not be NUL-terminated (NULL only if len 0)
+ * @param[in]  image_width, image_height  the original image size in pixels (1..2^24 each)
+ * @return PG_OK (also for zero objects), PG_ERR_INVALID_ARGUMENT, PG_ERR_OUT_OF_MEMORY;
+ *         the message is in pg_last_error(). @since 0.1
+ */
+PG_API pg_status pg_detections_parse(pg_detections **out, const char *text, size_t len,
+                                     uint32_t image_width, uint32_t image_height);
+
+/** @return the number of objects (0 for NULL). @since 0.1 */
+PG_API size_t pg_detections_count(const pg_detections *detections);
+
+/**
+ * Reads object `index` (0..count-1) in the order of the text. The label and seg_codes
+ * pointers are borrowed from `detections` and stay valid until pg_detections_free.
+ * @return PG_OK, or PG_ERR_INVALID_ARGUMENT (NULL, index out of range, bad struct_size) /
+ *         PG_ERR_UNSUPPORTED (unknown trailing fields set); message in pg_last_error().
+ * @since 0.1
+ */
+PG_API pg_status pg_detections_get(const pg_detections *detections, size_t index,
+                                   pg_detection_info *info);
+
+/** Frees the result of pg_detections_parse and everything it lent. NULL is fine. @since 0.1 */
+PG_API void pg_detections_free(pg_detections *detections);
+
 #ifdef __cplusplus
 }
 #endif

@@ -95,7 +95,13 @@ __attribute__((target("avx512f,avx512vnni"))) static void vnni_avx512(fma_job *j
     for (int i = 1; i < 16; i++) {
         s = _mm512_add_epi32(s, acc[i]);
     }
-    j->sink = (float)_mm512_reduce_add_epi32(s);
+    /* the accumulators wrap (harmless in the hardware); sum them as unsigned */
+    uint32_t lanes[16], sum = 0;
+    _mm512_storeu_si512((void *)lanes, s);
+    for (int i = 0; i < 16; i++) {
+        sum += lanes[i];
+    }
+    j->sink = (float)sum;
     j->ops = (double)j->iters * 16 * 64 * 2;
 }
 #endif

@@ -34,6 +34,8 @@ int bench_checkpoint(const char *variant, int n_layers, uint64_t seed, const cha
 
 /* System helpers (bench_sys.c). */
 double bench_now_ms(void);
+/* CPU time of the whole process (all threads), in ms. */
+double bench_cpu_ms(void);
 int bench_cpu_count(void);
 /* Resets the kernel's peak-RSS mark of this process; false where that is not possible. */
 bool bench_reset_peak_rss(void);

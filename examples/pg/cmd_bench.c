@@ -225,8 +225,13 @@ static pg_status decode_steps(pg_session *s, int n, double *ms)
     return PG_OK;
 }
 
+/* What one run measured besides the library's timings. */
+typedef struct run_extra {
+    double prefill_cpu_ms, prefill_wall_ms, decode_cpu_ms, decode_wall_ms;
+} run_extra;
+
 static int run_once(pg_session *s, const pg_model_info *info, int run, int decode_tokens,
-                    pg_timings *t)
+                    pg_timings *t, run_extra *ex)
 {
     pg_image *img = make_image(info->image_size, run);
     if (!img) {
@@ -240,10 +245,12 @@ static int run_once(pg_session *s, const pg_model_info *info, int run, int decod
     if (st == PG_OK) {
         st = set_prompt(s, info);
     }
-    double t0 = bench_now_ms(), prefill_wall = 0, decode_ms = 0;
+    double t0 = bench_now_ms(), c0 = bench_cpu_ms(), prefill_wall = 0, decode_ms = 0;
     if (st == PG_OK) {
         st = pg_session_prefill(s);
         prefill_wall = bench_now_ms() - t0;
+        ex->prefill_cpu_ms = bench_cpu_ms() - c0;
+        ex->prefill_wall_ms = prefill_wall;
     }
     memset(t, 0, sizeof *t);
     t->struct_size = sizeof *t;
@@ -251,7 +258,10 @@ static int run_once(pg_session *s, const pg_model_info *info, int run, int decod
         st = pg_session_get_timings(s, t);
     }
     if (st == PG_OK) {
+        double c1 = bench_cpu_ms();
         st = decode_steps(s, decode_tokens, &decode_ms);
+        ex->decode_cpu_ms = bench_cpu_ms() - c1;
+        ex->decode_wall_ms = decode_ms;
     }
     pg_image_free(img);
     if (st != PG_OK) {
@@ -291,12 +301,20 @@ static stat2 stats(const double *v, int n)
 
 typedef struct bench_series {
     double vision_ms[MAX_RUNS], prefill_ms[MAX_RUNS], decode_ms_tok[MAX_RUNS], ttft_ms[MAX_RUNS];
+    double prefill_share[MAX_RUNS], decode_share[MAX_RUNS]; /* CPU time / (wall x threads) */
     uint32_t prefill_tokens, decode_tokens;
     int n;
 } bench_series;
 
-static void add_run(bench_series *b, const pg_timings *t)
+static double share(double cpu_ms, double wall_ms, int threads)
 {
+    return wall_ms > 0 ? cpu_ms / (wall_ms * threads) : 0;
+}
+
+static void add_run(bench_series *b, const pg_timings *t, const run_extra *ex, int threads)
+{
+    b->prefill_share[b->n] = share(ex->prefill_cpu_ms, ex->prefill_wall_ms, threads);
+    b->decode_share[b->n] = share(ex->decode_cpu_ms, ex->decode_wall_ms, threads);
     b->vision_ms[b->n] = t->vision_ms;
     b->prefill_ms[b->n] = t->prefill_ms;
     b->decode_ms_tok[b->n] = t->decode_tokens ? t->decode_ms / t->decode_tokens : 0;
@@ -313,7 +331,7 @@ typedef struct bench_report {
     const pg_model_info *info;
     const bench_machine *mach;
     bench_work work;
-    stat2 vision, prefill, decode, ttft;
+    stat2 vision, prefill, decode, ttft, prefill_share, decode_share;
     double peak_rss_mb;
     int threads;
 } bench_report;
@@ -365,6 +383,14 @@ static void print_table(const bench_report *r)
     printf("\n");
     printf("%-22s %9.1f ms %9.1f ms\n", "time to first token", r->ttft.min, r->ttft.median);
     printf("%-22s %9.0f MB\n", "peak RSS", r->peak_rss_mb);
+    printf("%-22s %8.0f %% %8.0f %%   (prefill call | decode: CPU time / (wall x %d threads); "
+           "below 100 %% = the cores were shared)\n", "CPU share", 100 * r->prefill_share.median,
+           100 * r->decode_share.median, r->threads);
+    if (r->prefill_share.median > 0 && r->decode_share.median > 0) {
+        printf("%-22s %8.1f t/s %8.2f t/s (estimate for idle cores: prefill | decode rate / CPU "
+               "share)\n", "at full CPU share", rate(pt, r->prefill.median) / r->prefill_share.median,
+               r->decode.median > 0 ? 1e3 / r->decode.median / r->decode_share.median : 0.0);
+    }
     printf("\nwork: image encode %.3f TFLOP, prefill %.3f TFLOP (%u tokens), decode reads "
            "%.2f GB of weights per token\n", w->vision_flop / 1e12, w->prefill_flop / 1e12,
            w->prefill_tokens, w->weight_bytes_per_token / 1e9);
@@ -379,13 +405,13 @@ static void print_reference(const bench_report *r)
         return;
     }
     printf("\nreference (3B-448, 2 threads, 2-vCPU AVX-512 machine; docs/performance.md):\n"
-           "%-22s %-30s %-18s %s\n", "stage", "llama.cpp (best)", "gemma.cpp", "target here");
-    printf("%-22s %-30s %-18s %s\n", "image encode", "9.4 s (f16)", "17.2 s", "<= 4 s bf16");
-    printf("%-22s %-30s %-18s %s\n", "prefill", "32 tok/s f16, 45.6 q4_0", "21-23 tok/s",
+           "%-22s %-34s %-16s %s\n", "stage", "llama.cpp (best)", "gemma.cpp", "target here");
+    printf("%-22s %-34s %-16s %s\n", "image encode", "9.4 s (f16)", "17.2 s", "<= 4 s bf16");
+    printf("%-22s %-34s %-16s %s\n", "prefill", "32 tok/s f16, 45.6 q4_0", "21-23 tok/s",
            ">= 64 tok/s bf16, >= 120 8-bit");
-    printf("%-22s %-30s %-18s %s\n", "decode", "3.5 bf16, 5.3 q8_0, 6.2 q4_0 t/s",
+    printf("%-22s %-34s %-16s %s\n", "decode", "3.5 bf16, 5.3 q8_0, 6.2 q4_0 t/s",
            "3.5-3.85 tok/s", ">= 4.8 / 9 / 16 tok/s");
-    printf("%-22s %-30s %-18s %s\n", "time to first token", "-", "~64 s",
+    printf("%-22s %-34s %-16s %s\n", "time to first token", "-", "~64 s",
            "<= 12 s bf16, <= 5 s 8-bit");
 }
 
@@ -421,6 +447,10 @@ static void print_json(const bench_report *r)
     json_object_set_new(mn, "decode_ms_per_token", json_real(r->decode.min));
     json_object_set_new(mn, "ttft_ms", json_real(r->ttft.min));
     json_object_set_new(o, "min", mn);
+    json_t *cs = json_object();
+    json_object_set_new(cs, "prefill", json_real(r->prefill_share.median));
+    json_object_set_new(cs, "decode", json_real(r->decode_share.median));
+    json_object_set_new(o, "cpu_share", cs);
     json_t *m = json_object();
     json_object_set_new(m, "fma_gflops", json_real(r->mach->fma_gflops));
     json_object_set_new(m, "int8_gops", json_real(r->mach->int8_gops));
@@ -467,7 +497,7 @@ static int load_model(const bench_args *a, const char *dir, pg_model **model)
 }
 
 static int measure(const bench_args *a, pg_model *model, const pg_model_info *info,
-                   bench_series *b)
+                   int threads, bench_series *b)
 {
     pg_session_options so;
     PG_SESSION_OPTIONS_INIT(&so);
@@ -480,9 +510,10 @@ static int measure(const bench_args *a, pg_model *model, const pg_model_info *in
     int rc = 0;
     for (int r = 0; r < a->warmup + a->runs && rc == 0; r++) {
         pg_timings t;
-        rc = run_once(s, info, r, a->decode_tokens, &t);
+        run_extra ex = { 0 };
+        rc = run_once(s, info, r, a->decode_tokens, &t, &ex);
         if (rc == 0 && r >= a->warmup) {
-            add_run(b, &t);
+            add_run(b, &t, &ex, threads);
         }
         if (rc == 0 && !a->json) {
             fprintf(stderr, "%s %d: vision %.0f ms, prefill %.0f ms (%u tok), decode %.1f ms/tok "
@@ -536,7 +567,7 @@ int pg_cmd_bench(int argc, char **argv)
     info.variant = variant;
     bench_series b;
     memset(&b, 0, sizeof b);
-    int rc = measure(&a, model, &info, &b);
+    int rc = measure(&a, model, &info, threads, &b);
     pg_model_free(model);
     if (rc != 0) {
         return 1;
@@ -552,6 +583,8 @@ int pg_cmd_bench(int argc, char **argv)
     r.prefill = stats(b.prefill_ms, b.n);
     r.decode = stats(b.decode_ms_tok, b.n);
     r.ttft = stats(b.ttft_ms, b.n);
+    r.prefill_share = stats(b.prefill_share, b.n);
+    r.decode_share = stats(b.decode_share, b.n);
     r.peak_rss_mb = bench_peak_rss_mb();
     if (!rss_reset && !a.json) {
         printf("note: the peak RSS could not be reset after the microbenchmarks; it may include "

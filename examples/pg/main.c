@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     { "caption", pg_cmd_caption, "pg caption -m MODEL IMAGE...        caption images" },
     { "ask", pg_cmd_ask, "pg ask -m MODEL IMAGE \"question\"    answer a question" },
+    { "detect", pg_cmd_detect, "pg detect -m MODEL IMAGE \"cat ; dog\" [--json]  find boxes" },
     { "generate", pg_cmd_generate, "pg generate -m MODEL -i IMAGE -p PROMPT [options]" },
     { "tokenize", pg_cmd_tokenize,
       "pg tokenize (-m MODEL | -t TOKENIZER) [--no-parse-special] [--bos] (TEXT | --stdin)" },

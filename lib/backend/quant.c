@@ -325,9 +325,9 @@ void pg__dequantize_row(const pg__tensor *w, int64_t row, float *out)
 /* ---- matmul ----------------------------------------------------------------------------- */
 
 /* Without scratch memory: float activations against dequantized weight pairs (slow, exact
- * to the weights). Only used when the scratch allocation fails. */
-static void matmul_cols_float(const pg__tensor *w, const float *x, int64_t ldx, int64_t m,
-                              float *y, int64_t ldy, int64_t n0, int64_t n1)
+ * to the weights). Used when the scratch allocation fails. */
+void pg__quant_matmul_cols_float(const pg__tensor *w, const float *x, int64_t ldx, int64_t m,
+                                 float *y, int64_t ldy, int64_t n0, int64_t n1)
 {
     float pair[64];
     for (int64_t n = n0; n < n1; n++) {
@@ -478,7 +478,7 @@ void pg__quant_matmul_cols(const pg__tensor *w, const float *x, int64_t ldx, int
     }
     if (!mem) {
         pg__error_clear(); /* the float fallback takes over; nothing failed for the caller */
-        matmul_cols_float(w, x, ldx, m, y, ldy, n0, n1);
+        pg__quant_matmul_cols_float(w, x, ldx, m, y, ldy, n0, n1);
         return;
     }
     pg__quant_act_rows(x, ldx, m, w->cols, mem, 0, m);

@@ -36,6 +36,11 @@ void pg__dequantize_row(const pg__tensor *w, int64_t row, float *out);
 void pg__quant_matmul_cols(const pg__tensor *w, const float *x, int64_t ldx, int64_t m,
                            float *y, int64_t ldy, int64_t n0, int64_t n1);
 
+/* The same with float activations (no activation quantization, no scratch memory): slow;
+ * the fallback of pg__quant_matmul_cols when memory is short, and a reference for tests. */
+void pg__quant_matmul_cols_float(const pg__tensor *w, const float *x, int64_t ldx, int64_t m,
+                                 float *y, int64_t ldy, int64_t n0, int64_t n1);
+
 /*
  * The same in two steps, so that a multi-threaded caller quantizes the activations once
  * (not once per column task): pg__quant_act_rows fills rows [i0, i1) of a buffer of

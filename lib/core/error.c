@@ -18,13 +18,18 @@ pg_status pg__error(pg_status status, const char *fmt, ...)
 void pg__error_prefix(const char *fmt, ...)
 {
     char prefix[256];
-    char old[PG__ERRMSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, tls_msg, sizeof old);
-    snprintf(tls_msg, sizeof tls_msg, "%s: %s", prefix, old);
+    /* Shift the old message right by "prefix: " (truncating its tail if needed). */
+    size_t p = strlen(prefix), m = strlen(tls_msg);
+    size_t keep = m < sizeof tls_msg - p - 3 ? m : sizeof tls_msg - p - 3;
+    memmove(tls_msg + p + 2, tls_msg, keep);
+    tls_msg[p + 2 + keep] = '\0';
+    memcpy(tls_msg, prefix, p);
+    tls_msg[p] = ':';
+    tls_msg[p + 1] = ' ';
 }
 
 void pg__error_clear(void)

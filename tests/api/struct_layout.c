@@ -125,6 +125,19 @@ int main(void)
     FIELD(pg_timings, image_cache_hit);
     end();
 
+    BEGIN(pg_detection_info, 0);
+    FIELD(pg_detection_info, struct_size);
+    FIELD(pg_detection_info, x_min);
+    FIELD(pg_detection_info, y_min);
+    FIELD(pg_detection_info, x_max);
+    FIELD(pg_detection_info, y_max);
+    FIELD(pg_detection_info, loc);
+    FIELD(pg_detection_info, label);
+    FIELD(pg_detection_info, label_len);
+    FIELD(pg_detection_info, n_seg);
+    FIELD(pg_detection_info, seg_codes);
+    end();
+
     /* Not a struct: the size of the enum type pg_status, which ctypes passes as c_int. */
     printf(",\n  \"pg_status\": {\"size\": %zu, \"fields\": []}\n}\n", sizeof(pg_status));
     return 0;

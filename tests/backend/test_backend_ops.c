@@ -631,6 +631,8 @@ static void test_attention(void)
         {70, 0, 150, 5, 0, 2, 1, 72, 0, 0},     /* several query and key blocks */
         {20, 100, 90, 0, 3, 2, 2, 8, 0, 0},     /* rows that see no key: zero output */
         {33, 0, 33, 0, 0, 1, 1, 300, 10, 1},    /* head_dim above 256, causal only */
+        {40, 360, 400, 0, 0, 2, 1, 24, 0, 1},   /* several 192-key blocks (AVX-512) */
+        {40, 420, 460, 30, 250, 2, 2, 16, 20, 0}, /* window skips leading key blocks */
     };
     static const pg__dtype dts[] = {PG__F32, PG__F16, PG__BF16};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {

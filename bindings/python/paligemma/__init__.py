@@ -49,6 +49,7 @@ __all__ = [
     "ABI_VERSION", "LIBRARY_PATH", "PaliGemmaError", "Status", "StopReason", "DType",
     "Model", "ModelInfo", "Session", "Image", "Tokenizer", "Token", "Timings",
     "version", "version_number", "abi_version", "status_string", "set_log_callback",
+    "Detection", "parse_detections",
 ]
 
 __version__ = "0.1.0"
@@ -1125,3 +1126,50 @@ class Session(_Handle):
         lib.pg_session_get_tensor(self._idle_ptr(), int(which), byref(ptr), shape, byref(ndim))
         dims = tuple(int(shape[i]) for i in range(ndim.value))
         return np.ctypeslib.as_array(ptr, dims).copy()
+
+
+# ---------------------------------------------------------------------------------------------
+# Output post-processing (docs/postprocessing.md)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One object of a ``detect ...`` / ``segment ...`` answer (``pg_detection_info``)."""
+
+    label: str  #: trimmed; "" when the model gave none
+    box: Tuple[float, float, float, float]  #: x_min, y_min, x_max, y_max in image pixels
+    loc: Tuple[int, int, int, int]  #: the raw <locDDDD> values y_min, x_min, y_max, x_max
+    seg: Optional[Tuple[int, ...]] = None  #: the 16 raw <segDDD> codes of ``segment``, or None
+
+
+def parse_detections(text: Union[str, bytes], width: int, height: int) -> List[Detection]:
+    """The objects of a ``detect a ; b`` or ``segment a`` answer, with boxes in pixels of the
+    original ``width`` x ``height`` image (``pg_detections_parse``). Needs no model: pass the
+    generated text. Text holding no object gives ``[]``; out-of-range values and empty boxes
+    are dropped. The segmentation codes are raw (decoding them to a mask needs big_vision's
+    VQ-VAE weights, which the Hugging Face checkpoints lack).
+    """
+    data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    buf = ctypes.create_string_buffer(data, max(len(data), 1))
+    handle = POINTER(_ffi.pg_detections)()
+    lib.pg_detections_parse(byref(handle), buf, len(data), int(width), int(height))
+    try:
+        result = []
+        info = _ffi.pg_detection_info()
+        for i in range(lib.pg_detections_count(handle)):
+            ctypes.memset(byref(info), 0, ctypes.sizeof(info))
+            info.struct_size = ctypes.sizeof(info)
+            lib.pg_detections_get(handle, i, byref(info))
+            label = ctypes.string_at(info.label, info.label_len) if info.label_len else b""
+            seg = (tuple(int(info.seg_codes[k]) for k in range(info.n_seg))
+                   if info.n_seg and info.seg_codes else None)
+            result.append(Detection(
+                label=_text(label),
+                box=(float(info.x_min), float(info.y_min), float(info.x_max),
+                     float(info.y_max)),
+                loc=(int(info.loc[0]), int(info.loc[1]), int(info.loc[2]), int(info.loc[3])),
+                seg=seg))
+        return result
+    finally:
+        lib.pg_detections_free(handle)

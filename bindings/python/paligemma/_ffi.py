@@ -125,6 +125,10 @@ class pg_session(Structure):
     """Opaque ``pg_session``."""
 
 
+class pg_detections(Structure):
+    """Opaque ``pg_detections``."""
+
+
 # --------------------------------------------------------------------------------------------
 # Callback types
 # --------------------------------------------------------------------------------------------
@@ -246,11 +250,26 @@ class pg_timings(Structure):
     ]
 
 
+class pg_detection_info(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("x_min", c_float),
+        ("y_min", c_float),
+        ("x_max", c_float),
+        ("y_max", c_float),
+        ("loc", c_int32 * 4),
+        ("label", POINTER(c_char)),  # label_len bytes; borrowed from the pg_detections
+        ("label_len", c_size_t),
+        ("n_seg", c_uint32),
+        ("seg_codes", POINTER(c_int32)),
+    ]
+
+
 #: Every public struct of the header, by its C name (used by the layout test).
 STRUCTS: Dict[str, type] = {
     cls.__name__: cls
     for cls in (pg_model_options, pg_model_info, pg_image_options, pg_session_options,
-                pg_token_event, pg_generate_options, pg_timings)
+                pg_token_event, pg_generate_options, pg_timings, pg_detection_info)
 }
 
 # --------------------------------------------------------------------------------------------
@@ -267,6 +286,7 @@ p_model = POINTER(pg_model)
 p_tok = POINTER(pg_tokenizer)
 p_image = POINTER(pg_image)
 p_session = POINTER(pg_session)
+p_detections = POINTER(pg_detections)
 c_status = c_int  # pg_status is an int-sized enum (checked by the layout test)
 
 # name: (restype, argtypes, error source, tolerated statuses)
@@ -338,6 +358,13 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any], Optional[str], Tuple[int, ...]]] = {
     "pg_session_interrupt": (None, [p_session], None, ()),
     "pg_session_reset": (c_status, [p_session], _SESSION, ()),
     "pg_session_last_error": (c_char_p, [p_session], None, ()),
+    # output post-processing
+    "pg_detections_parse": (c_status, [POINTER(p_detections), POINTER(c_char), c_size_t,
+                                       c_uint32, c_uint32], _THREAD, ()),
+    "pg_detections_count": (c_size_t, [p_detections], None, ()),
+    "pg_detections_get": (c_status, [p_detections, c_size_t, POINTER(pg_detection_info)],
+                          _THREAD, ()),
+    "pg_detections_free": (None, [p_detections], None, ()),
 }
 
 

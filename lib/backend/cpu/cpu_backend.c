@@ -106,14 +106,18 @@ typedef struct matmul_task {
     const pg__tensor *w;
     int64_t n_chunk;   /* output columns per task */
     int64_t n_ntasks;  /* tasks along n */
+    int64_t panels;    /* packed panels along n (gemm) */
     int64_t m_chunk;   /* rows per task (gemm) */
 } matmul_task;
 
 static void gemm_task(void *ctx, int64_t t, int thread)
 {
     matmul_task *mt = ctx;
-    int64_t n0 = (t % mt->n_ntasks) * mt->n_chunk;
-    int64_t n1 = n0 + mt->n_chunk < mt->g.n ? n0 + mt->n_chunk : mt->g.n;
+    /* Panels are shared out as evenly as possible (task sizes differ by one panel). */
+    int64_t nt = t % mt->n_ntasks, nr = mt->cb->kern->gemm_nr;
+    int64_t n0 = nt * mt->panels / mt->n_ntasks * nr;
+    int64_t n1 = (nt + 1) * mt->panels / mt->n_ntasks * nr;
+    n1 = n1 < mt->g.n ? n1 : mt->g.n;
     int64_t m0 = (t / mt->n_ntasks) * mt->m_chunk;
     pg__gemm g = mt->g;
     g.m = g.m - m0 < mt->m_chunk ? g.m - m0 : mt->m_chunk;
@@ -184,16 +188,25 @@ static pg_status cpu_matmul(pg__backend *be, float *y, int64_t ldy, const float 
         mt.n_chunk = column_chunk(w->rows, nt, m <= 4 ? 8 : 4, 16);
         st = run(cb, 0, quant_task, &mt, cdiv(w->rows, mt.n_chunk));
     } else if (m <= k->gemv_max_m) {
+        /* Memory-bound: at least 8 tasks per thread, and at most ~4 MiB of weights per
+         * task, so a thread the OS preempts mid-task holds up little (the output head
+         * is 1.2 GB). */
         mt.n_chunk = column_chunk(w->rows, nt, 8, 16);
+        int64_t max_rows = ((int64_t)4 << 20) / (w->cols * (int64_t)pg__dtype_size(w->dtype));
+        max_rows = max_rows < 16 ? 16 : max_rows / 16 * 16;
+        mt.n_chunk = mt.n_chunk < max_rows ? mt.n_chunk : max_rows;
         st = run(cb, 0, gemv_task, &mt, cdiv(w->rows, mt.n_chunk));
     } else {
-        /* Tasks along n of up to 8 packed panels; when that gives too few tasks to keep
-         * every thread busy, also split the rows. */
+        /* About 4 tasks per thread along n (a multiple of the thread count), each of at
+         * most 8 packed panels; when there are too few panels for that, also split the
+         * rows. */
         int64_t nr = k->gemm_nr, panels = cdiv(w->rows, nr);
-        int64_t ppt = cdiv(panels, (int64_t)nt * 4);
-        ppt = ppt < 1 ? 1 : ppt > 8 ? 8 : ppt;
-        mt.n_chunk = ppt * nr;
-        mt.n_ntasks = cdiv(panels, ppt);
+        int64_t tasks = (int64_t)nt * 4, by_size = cdiv(panels, 8);
+        tasks = tasks > by_size ? tasks : cdiv(by_size, nt) * nt;
+        tasks = tasks < panels ? tasks : panels;
+        int64_t ppt = cdiv(panels, tasks);
+        mt.panels = panels;
+        mt.n_ntasks = tasks;
         int64_t mblocks = cdiv(2 * nt, mt.n_ntasks);
         int64_t max_mblocks = cdiv(m, 64);
         mblocks = mblocks > max_mblocks ? max_mblocks : mblocks < 1 ? 1 : mblocks;
@@ -635,8 +648,12 @@ static const pg__cpu_kernels *kernels_for(pg__cpu_isa isa)
     __builtin_cpu_init();
     bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                __builtin_cpu_supports("f16c");
+#    if defined(__clang__)
+    bool f16c = true; /* clang 14 cannot ask; every AVX2 + FMA CPU (Haswell, Zen) has it */
+#    else
+    bool f16c = __builtin_cpu_supports("f16c");
+#    endif
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
 #else
     bool avx512 = false, avx2 = false;
 #endif

@@ -13,7 +13,7 @@
 /* K step of the GEMM blocking: packed weight panels hold this many columns of W. */
 #define PG__GEMM_KC 256
 /* Most keys per attention block (each kernel set uses a multiple of its tile height). */
-#define PG__ATTN_BK 128
+#define PG__ATTN_BK 256
 
 /* One matrix product y[m][n] = x[m][k] . W[n][k]^T (+ bias[n]). */
 typedef struct pg__gemm {

@@ -129,6 +129,31 @@ static void test_matmul(pg__dtype dt, int64_t m, int64_t rows, int64_t cols, int
     CHECK_OK(pg__quant_matmul_cols_q(&qt, qx, m, y2, ldy, n0, n1));
     CHECK(memcmp(y, y2, (size_t)(m * ldy) * sizeof *y2) == 0);
     free(qx);
+    /* the float fallback: exact to the dequantized weights up to float rounding, which is at
+     * most (64 + pairs) * 2^-24 * sum |w x| for its 64-value partial sums (< 1e-5 here) */
+    for (int64_t i = 0; i < m * ldy; i++) {
+        y2[i] = -12345.0f;
+    }
+    pg__quant_matmul_cols_float(&qt, x, ldx, m, y2, ldy, n0, n1);
+    int bad_float = 0;
+    for (int64_t i = 0; i < m; i++) {
+        for (int64_t n = 0; n < ldy; n++) {
+            float got = y2[i * ldy + n];
+            if (n < n0 || n >= n1) {
+                bad_float += got != -12345.0f;
+                continue;
+            }
+            double ref = 0, mag = 0;
+            for (int64_t k = 0; k < cols; k++) {
+                double p = (double)wd[n * cols + k] * x[i * ldx + k];
+                ref += p;
+                mag += fabs(p);
+            }
+            bad_float += !(fabs(got - ref) <= 1e-5 * mag + 1e-30);
+        }
+    }
+    CHECK_MSG(bad_float == 0, "float path %s m=%lld cols=%lld: %d entries off",
+              dt == PG__Q8 ? "Q8" : "Q4", (long long)m, (long long)cols, bad_float);
     free(y2);
     int bad = 0, touched = 0;
     double worst = 0;
