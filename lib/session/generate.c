@@ -25,6 +25,23 @@ PG_API void pg_generate_options_init(pg_generate_options *opts, size_t struct_si
     opts->struct_size = struct_size;
 }
 
+/* Stop strings must be UTF-8: then a match in the (UTF-8) text starts and ends on character
+ * boundaries, and the text cut before it stays valid UTF-8. */
+static bool is_utf8(const char *str)
+{
+    const unsigned char *p = (const unsigned char *)str;
+    size_t n = strlen(str);
+    while (n > 0) {
+        const size_t k = pg__utf8_valid_prefix(p, n);
+        if (k == 0) {
+            return false;
+        }
+        p += k;
+        n -= k;
+    }
+    return true;
+}
+
 static pg_status read_options(pg_generate_options *o, const pg_generate_options *user)
 {
     pg_generate_options_init(o, sizeof *o);
@@ -57,6 +74,9 @@ static pg_status read_options(pg_generate_options *o, const pg_generate_options 
     for (uint32_t i = 0; i < o->n_stop_strings; i++) {
         if (!o->stop_strings[i] || !o->stop_strings[i][0]) {
             return pg__error(PG_ERR_INVALID_ARGUMENT, "stop string %u is NULL or empty", i);
+        }
+        if (!is_utf8(o->stop_strings[i])) {
+            return pg__error(PG_ERR_INVALID_UTF8, "stop string %u is not valid UTF-8", i);
         }
     }
     if (o->flags != 0) {

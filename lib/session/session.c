@@ -22,6 +22,13 @@ pg_status pg__session_fail(pg_session *s, pg_status st)
     return st;
 }
 
+/* pg__session_fail for the read-only accessors: their failures are the session's last
+ * error too. Sessions are always allocated writable, and one thread uses one at a time. */
+static pg_status fail_const(const pg_session *s, pg_status st)
+{
+    return pg__session_fail((pg_session *)(uintptr_t)s, st);
+}
+
 void pg__session_clear_interrupt(pg_session *s)
 {
     atomic_store(&s->interrupt, 0);
@@ -410,7 +417,8 @@ PG_API pg_status pg_session_logits(const pg_session *s, const float **logits, si
         *n_vocab = 0;
     }
     if (!s->has_logits) {
-        return pg__error(PG_ERR_BAD_STATE, "no logits yet: prefill, feed or generate first");
+        return fail_const(s, pg__error(PG_ERR_BAD_STATE, "pg_session_logits: no logits yet: "
+                                       "prefill, feed or generate first"));
     }
     *logits = s->logits;
     if (n_vocab) {
@@ -455,8 +463,8 @@ PG_API pg_status pg_session_get_timings(const pg_session *s, pg_timings *t)
         return pg__error(PG_ERR_INVALID_ARGUMENT, "pg_session_get_timings: NULL argument");
     }
     if (t->struct_size < sizeof(size_t) || t->struct_size > 4096) {
-        return pg__error(PG_ERR_INVALID_ARGUMENT, "pg_timings: struct_size %zu is invalid",
-                         t->struct_size);
+        return fail_const(s, pg__error(PG_ERR_INVALID_ARGUMENT, "pg_timings: struct_size %zu "
+                                       "is invalid", t->struct_size));
     }
     /* Fill what both sides know; an older caller's smaller struct gets its prefix, a newer
      * caller's larger one gets zeros in the fields this library does not know. */
@@ -518,10 +526,10 @@ PG_API pg_status pg_session_get_tensor(const pg_session *s, int32_t which, const
     *ndim = 0;
     memset(shape, 0, 4 * sizeof *shape);
     if (!(s->flags & PG_SESSION_KEEP_TENSORS)) {
-        return pg__error(PG_ERR_BAD_STATE, "pg_session_get_tensor needs a session made with "
-                         "PG_SESSION_KEEP_TENSORS");
+        return fail_const(s, pg__error(PG_ERR_BAD_STATE, "pg_session_get_tensor needs a "
+                                       "session made with PG_SESSION_KEEP_TENSORS"));
     }
-    return kept_tensor(s, which, data, shape, ndim);
+    return fail_const(s, kept_tensor(s, which, data, shape, ndim));
 }
 
 PG_API void pg_session_interrupt(pg_session *s)

@@ -161,6 +161,22 @@ static void test_folder_and_args(void)
     o.backend = "no-such-backend";
     CHECK_EQ_INT(pg_model_load(&m, dir, &o), PG_ERR_NOT_FOUND);
     CHECK(strstr(pg_last_error(), "no-such-backend") != NULL);
+
+    /* A newer caller's larger struct: init zeroes the fields unknown here, so the load
+     * accepts it; a value set in one of them is refused as unsupported. */
+    struct {
+        pg_model_options o;
+        uint64_t newer[2];
+    } big;
+    memset(&big, 0xab, sizeof big);
+    pg_model_options_init(&big.o, sizeof big);
+    CHECK(big.newer[0] == 0 && big.newer[1] == 0);
+    big.o.flags = PG_MODEL_TOKENIZER_ONLY;
+    CHECK_OK(pg_model_load(&m, dir, &big.o));
+    pg_model_free(m);
+    m = NULL;
+    big.newer[1] = 1;
+    CHECK_EQ_INT(pg_model_load(&m, dir, &big.o), PG_ERR_UNSUPPORTED);
     tmp_model_remove(dir);
 }
 

@@ -84,6 +84,7 @@ static void test_bad_arguments(void)
     CHECK_EQ_INT(pg_session_logits(s, NULL, NULL), PG_ERR_INVALID_ARGUMENT);
     const float *lg;
     CHECK_EQ_INT(pg_session_logits(s, &lg, NULL), PG_ERR_BAD_STATE);
+    CHECK(strstr(pg_session_last_error(s), "no logits") != NULL); /* kept by the session */
     pg_generate_options go;
     PG_GENERATE_OPTIONS_INIT(&go);
     go.top_p = 0.0f;
@@ -98,11 +99,17 @@ static void test_bad_arguments(void)
     go.stop_strings = stops;
     go.n_stop_strings = 1;
     CHECK_EQ_INT(pg_session_generate(s, &go), PG_ERR_INVALID_ARGUMENT);
+    const char *bad_utf8[] = { "ok", "\xbd" }; /* could cut the text inside a character */
+    go.stop_strings = bad_utf8;
+    go.n_stop_strings = 2;
+    CHECK_EQ_INT(pg_session_generate(s, &go), PG_ERR_INVALID_UTF8);
+    CHECK(strstr(pg_session_last_error(s), "stop string 1") != NULL);
     const float *data;
     int64_t shape[4];
     int32_t ndim;
     CHECK_EQ_INT(pg_session_get_tensor(s, PG_TENSOR_VISION_OUT, &data, shape, &ndim),
                  PG_ERR_BAD_STATE); /* no PG_SESSION_KEEP_TENSORS */
+    CHECK(strstr(pg_session_last_error(s), "PG_SESSION_KEEP_TENSORS") != NULL);
     pg_timings t = { .struct_size = 0 };
     CHECK_EQ_INT(pg_session_get_timings(s, &t), PG_ERR_INVALID_ARGUMENT);
     /* NULL-tolerant accessors. */
