@@ -137,7 +137,10 @@ static inline uint8_t clip8(int32_t acc)
  * into SIMD integer multiply-adds (the same int32 arithmetic as Pillow, lane by lane). On
  * x86-64 an AVX2 clone is picked at run time (GCC/clang target_clones, glibc ifunc).
  */
-#if defined(__x86_64__) && defined(__GNUC__) && defined(__GLIBC__) && !defined(PG_NO_CLONES)
+/* No clones under ThreadSanitizer: it instruments the ifunc resolver, which runs before the
+ * TSan runtime is ready. */
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__GLIBC__) && !defined(PG_NO_CLONES) && \
+    !defined(__SANITIZE_THREAD__)
 #    define PG__SIMD_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #    define PG__SIMD_CLONES
