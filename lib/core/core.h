@@ -85,8 +85,21 @@ pg_status pg__check_struct_size(const void *opts, size_t known_size, size_t min_
 /* Number of online CPUs (>= 1). */
 int pg__cpu_count(void);
 
-/* UTF-8: length of the valid sequence starting at s[0] (1..4), or 0 if invalid there. */
+/* UTF-8 at s[0]: the length of a valid sequence (1..4), 0 if the bytes there are invalid
+ * (overlong forms, surrogates and code points past U+10FFFF included), -1 if they are a valid
+ * but incomplete start (n too short). */
+int pg__utf8_check(const unsigned char *s, size_t n);
+/* The same, with incomplete treated as invalid: 1..4, or 0. */
 size_t pg__utf8_valid_prefix(const unsigned char *s, size_t n);
+
+/* Returns from the calling function when `expr` (a pg_status) is not PG_OK. */
+#define PG__TRY(expr)                                                                      \
+    do {                                                                                   \
+        pg_status pg__try_status_ = (expr);                                                \
+        if (pg__try_status_ != PG_OK) {                                                    \
+            return pg__try_status_;                                                        \
+        }                                                                                  \
+    } while (0)
 
 /* bf16/f16 <-> f32 scalar conversions. */
 static inline float pg__bf16_to_f32(uint16_t h)

@@ -170,48 +170,47 @@ int pg__cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
-size_t pg__utf8_valid_prefix(const unsigned char *s, size_t n)
+int pg__utf8_check(const unsigned char *s, size_t n)
 {
     if (n == 0) {
-        return 0;
+        return -1;
     }
     unsigned c = s[0];
     if (c < 0x80) {
         return 1;
     }
-    size_t len;
+    int len;
     unsigned lo = 0x80, hi = 0xBF;
     if (c >= 0xC2 && c <= 0xDF) {
         len = 2;
     } else if (c >= 0xE0 && c <= 0xEF) {
         len = 3;
-        if (c == 0xE0) {
-            lo = 0xA0;
-        } else if (c == 0xED) {
-            hi = 0x9F;
-        }
+        lo = c == 0xE0 ? 0xA0 : 0x80; /* no overlong forms */
+        hi = c == 0xED ? 0x9F : 0xBF; /* no surrogates */
     } else if (c >= 0xF0 && c <= 0xF4) {
         len = 4;
-        if (c == 0xF0) {
-            lo = 0x90;
-        } else if (c == 0xF4) {
-            hi = 0x8F;
-        }
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF; /* nothing past U+10FFFF */
     } else {
         return 0;
     }
-    if (n < len) {
-        return 0;
-    }
-    if (s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i < len; i++) {
-        if (s[i] < 0x80 || s[i] > 0xBF) {
+    for (int i = 1; i < len; i++) {
+        if ((size_t)i >= n) {
+            return -1;
+        }
+        unsigned b = s[i];
+        unsigned l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xBF;
+        if (b < l || b > h) {
             return 0;
         }
     }
     return len;
+}
+
+size_t pg__utf8_valid_prefix(const unsigned char *s, size_t n)
+{
+    int k = pg__utf8_check(s, n);
+    return k > 0 ? (size_t)k : 0;
 }
 
 float pg__f16_to_f32(uint16_t h)

@@ -121,13 +121,6 @@ static pg_status get_token_id(const reader *r, const char *key, int32_t def, int
     return PG_OK;
 }
 
-#define TRY(expr)                                                                          \
-    do {                                                                                   \
-        pg_status s_ = (expr);                                                             \
-        if (s_ != PG_OK) {                                                                 \
-            return s_;                                                                     \
-        }                                                                                  \
-    } while (0)
 
 static pg_status parse_text(pg__text_config *t, const reader *r)
 {
@@ -141,8 +134,8 @@ static pg_status parse_text(pg__text_config *t, const reader *r)
                          "PaliGemma 2 (gemma2) is supported",
                          r->path);
     }
-    TRY(check_string(r, "model_type", gemma2, PG_ERR_UNSUPPORTED));
-    TRY(check_string(r, "hidden_activation", gelu, PG_ERR_UNSUPPORTED));
+    PG__TRY(check_string(r, "model_type", gemma2, PG_ERR_UNSUPPORTED));
+    PG__TRY(check_string(r, "hidden_activation", gelu, PG_ERR_UNSUPPORTED));
     const json_t *rs = json_object_get(r->obj, "rope_scaling");
     if (rs && !json_is_null(rs)) {
         return pg__error(PG_ERR_UNSUPPORTED, "%s: text_config.rope_scaling is not supported",
@@ -152,21 +145,21 @@ static pg_status parse_text(pg__text_config *t, const reader *r)
         return pg__error(PG_ERR_UNSUPPORTED, "%s: text_config.attention_bias = true is not "
                          "supported (Gemma 2 has no biases)", r->path);
     }
-    TRY(get_int(r, "hidden_size", false, 0, 1, MAX_WIDTH, &t->hidden));
-    TRY(get_int(r, "intermediate_size", false, 0, 1, MAX_WIDTH * 16, &t->ffn));
-    TRY(get_int(r, "num_hidden_layers", false, 0, 1, MAX_LAYERS, &t->layers));
-    TRY(get_int(r, "num_attention_heads", true, 8, 1, MAX_HEADS, &t->heads));
-    TRY(get_int(r, "num_key_value_heads", false, 0, 1, MAX_HEADS, &t->kv_heads));
-    TRY(get_int(r, "head_dim", true, 256, 2, 4096, &t->head_dim));
-    TRY(get_float(r, "query_pre_attn_scalar", 256.0, 256.0, 1e-6, 1e9,
+    PG__TRY(get_int(r, "hidden_size", false, 0, 1, MAX_WIDTH, &t->hidden));
+    PG__TRY(get_int(r, "intermediate_size", false, 0, 1, MAX_WIDTH * 16, &t->ffn));
+    PG__TRY(get_int(r, "num_hidden_layers", false, 0, 1, MAX_LAYERS, &t->layers));
+    PG__TRY(get_int(r, "num_attention_heads", true, 8, 1, MAX_HEADS, &t->heads));
+    PG__TRY(get_int(r, "num_key_value_heads", false, 0, 1, MAX_HEADS, &t->kv_heads));
+    PG__TRY(get_int(r, "head_dim", true, 256, 2, 4096, &t->head_dim));
+    PG__TRY(get_float(r, "query_pre_attn_scalar", 256.0, 256.0, 1e-6, 1e9,
                   &t->query_pre_attn_scalar));
-    TRY(get_float(r, "attn_logit_softcapping", 50.0, 0.0, 0.0, 1e9, &t->attn_softcap));
-    TRY(get_float(r, "final_logit_softcapping", 30.0, 0.0, 0.0, 1e9, &t->final_softcap));
-    TRY(get_int(r, "sliding_window", true, 4096, 0, MAX_POSITIONS, &t->sliding_window));
-    TRY(get_float(r, "rope_theta", 10000.0, 10000.0, 1.0, 1e12, &t->rope_theta));
-    TRY(get_float(r, "rms_norm_eps", 1e-6, 1e-6, 1e-30, 1.0, &t->rms_eps));
-    TRY(get_int(r, "vocab_size", false, 0, 1, MAX_VOCAB, &t->vocab));
-    TRY(get_int(r, "max_position_embeddings", true, 8192, 1, MAX_POSITIONS,
+    PG__TRY(get_float(r, "attn_logit_softcapping", 50.0, 0.0, 0.0, 1e9, &t->attn_softcap));
+    PG__TRY(get_float(r, "final_logit_softcapping", 30.0, 0.0, 0.0, 1e9, &t->final_softcap));
+    PG__TRY(get_int(r, "sliding_window", true, 4096, 0, MAX_POSITIONS, &t->sliding_window));
+    PG__TRY(get_float(r, "rope_theta", 10000.0, 10000.0, 1.0, 1e12, &t->rope_theta));
+    PG__TRY(get_float(r, "rms_norm_eps", 1e-6, 1e-6, 1e-30, 1.0, &t->rms_eps));
+    PG__TRY(get_int(r, "vocab_size", false, 0, 1, MAX_VOCAB, &t->vocab));
+    PG__TRY(get_int(r, "max_position_embeddings", true, 8192, 1, MAX_POSITIONS,
                 &t->max_positions));
     if (t->heads % t->kv_heads != 0) {
         return pg__error(PG_ERR_FORMAT,
@@ -189,19 +182,19 @@ static pg_status parse_vision(pg__vision_config *v, const reader *r)
 {
     static const char *const siglip[] = { "siglip_vision_model", NULL };
     static const char *const gelu[] = { "gelu_pytorch_tanh", NULL };
-    TRY(check_string(r, "model_type", siglip, PG_ERR_UNSUPPORTED));
-    TRY(check_string(r, "hidden_act", gelu, PG_ERR_UNSUPPORTED));
+    PG__TRY(check_string(r, "model_type", siglip, PG_ERR_UNSUPPORTED));
+    PG__TRY(check_string(r, "hidden_act", gelu, PG_ERR_UNSUPPORTED));
     if (json_is_true(json_object_get(r->obj, "vision_use_head"))) {
         return pg__error(PG_ERR_UNSUPPORTED, "%s: vision_config.vision_use_head = true is not "
                          "supported (PaliGemma has no pooling head)", r->path);
     }
-    TRY(get_int(r, "hidden_size", false, 0, 1, MAX_WIDTH, &v->hidden));
-    TRY(get_int(r, "intermediate_size", false, 0, 1, MAX_WIDTH * 16, &v->ffn));
-    TRY(get_int(r, "num_hidden_layers", false, 0, 1, MAX_LAYERS, &v->layers));
-    TRY(get_int(r, "num_attention_heads", false, 0, 1, MAX_HEADS, &v->heads));
-    TRY(get_int(r, "patch_size", false, 0, 1, 1024, &v->patch));
-    TRY(get_int(r, "image_size", true, 224, 1, MAX_IMAGE, &v->image_size));
-    TRY(get_float(r, "layer_norm_eps", 1e-6, 1e-6, 1e-30, 1.0, &v->ln_eps));
+    PG__TRY(get_int(r, "hidden_size", false, 0, 1, MAX_WIDTH, &v->hidden));
+    PG__TRY(get_int(r, "intermediate_size", false, 0, 1, MAX_WIDTH * 16, &v->ffn));
+    PG__TRY(get_int(r, "num_hidden_layers", false, 0, 1, MAX_LAYERS, &v->layers));
+    PG__TRY(get_int(r, "num_attention_heads", false, 0, 1, MAX_HEADS, &v->heads));
+    PG__TRY(get_int(r, "patch_size", false, 0, 1, 1024, &v->patch));
+    PG__TRY(get_int(r, "image_size", true, 224, 1, MAX_IMAGE, &v->image_size));
+    PG__TRY(get_float(r, "layer_norm_eps", 1e-6, 1e-6, 1e-30, 1.0, &v->ln_eps));
     if (v->image_size % v->patch != 0) {
         return pg__error(PG_ERR_FORMAT,
                          "%s: vision_config.image_size (%d) is not a multiple of patch_size (%d)",
@@ -227,7 +220,7 @@ static pg_status parse_root(pg__config *cfg, const json_t *root, const char *pat
     if (!json_is_string(mt)) {
         return pg__error(PG_ERR_FORMAT, "%s: required key model_type is missing", path);
     }
-    TRY(check_string(&top, "model_type", paligemma, PG_ERR_UNSUPPORTED));
+    PG__TRY(check_string(&top, "model_type", paligemma, PG_ERR_UNSUPPORTED));
 
     const json_t *tc = json_object_get(root, "text_config");
     const json_t *vc = json_object_get(root, "vision_config");
@@ -237,23 +230,23 @@ static pg_status parse_root(pg__config *cfg, const json_t *root, const char *pat
     }
     reader text = { path, "text_config.", tc };
     reader vision = { path, "vision_config.", vc };
-    TRY(parse_text(&cfg->text, &text));
-    TRY(parse_vision(&cfg->vision, &vision));
+    PG__TRY(parse_text(&cfg->text, &text));
+    PG__TRY(parse_vision(&cfg->vision, &vision));
 
     /* The projector maps vision width -> text width; a stated projection_dim must agree. */
     int32_t proj = cfg->text.hidden;
-    TRY(get_int(&top, "projection_dim", true, cfg->text.hidden, 1, MAX_WIDTH, &proj));
+    PG__TRY(get_int(&top, "projection_dim", true, cfg->text.hidden, 1, MAX_WIDTH, &proj));
     if (proj != cfg->text.hidden) {
         return pg__error(PG_ERR_FORMAT,
                          "%s: projection_dim (%d) differs from text_config.hidden_size (%d)",
                          path, proj, cfg->text.hidden);
     }
     cfg->projection_dim = proj;
-    TRY(get_int(&top, "image_token_index", true, 256000, 0, cfg->text.vocab - 1,
+    PG__TRY(get_int(&top, "image_token_index", true, 256000, 0, cfg->text.vocab - 1,
                 &cfg->image_token_index));
-    TRY(get_token_id(&top, "bos_token_id", 2, &cfg->bos_id));
-    TRY(get_token_id(&top, "eos_token_id", 1, &cfg->eos_id));
-    TRY(get_token_id(&top, "pad_token_id", 0, &cfg->pad_id));
+    PG__TRY(get_token_id(&top, "bos_token_id", 2, &cfg->bos_id));
+    PG__TRY(get_token_id(&top, "eos_token_id", 1, &cfg->eos_id));
+    PG__TRY(get_token_id(&top, "pad_token_id", 0, &cfg->pad_id));
     if (cfg->bos_id >= cfg->text.vocab || cfg->eos_id >= cfg->text.vocab ||
         cfg->pad_id >= cfg->text.vocab) {
         return pg__error(PG_ERR_FORMAT, "%s: a special token id is outside the vocabulary (%d)",

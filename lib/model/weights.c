@@ -201,13 +201,6 @@ static pg_status bind(binder *b, pg__tensor *dst, bool required, const char *nam
     return PG_OK;
 }
 
-#define TRY(expr)                                                                          \
-    do {                                                                                   \
-        pg_status s_ = (expr);                                                             \
-        if (s_ != PG_OK) {                                                                 \
-            return s_;                                                                     \
-        }                                                                                  \
-    } while (0)
 
 /* Name buffer helper: prefix + formatted rest. */
 #define NAME(buf, ...) (snprintf((buf), sizeof(buf), __VA_ARGS__), (buf))
@@ -219,11 +212,11 @@ static pg_status bind_vision(binder *b)
     const int64_t D = c->hidden, F = c->ffn, P = c->patch;
     const char *pre = "vision_tower.vision_model.";
     char n[256];
-    TRY(bind(b, &w->patch_w, true, NAME(n, "%sembeddings.patch_embedding.weight", pre), 4, D, 3,
+    PG__TRY(bind(b, &w->patch_w, true, NAME(n, "%sembeddings.patch_embedding.weight", pre), 4, D, 3,
              P, P));
-    TRY(bind(b, &w->patch_b, true, NAME(n, "%sembeddings.patch_embedding.bias", pre), 1, D, 0,
+    PG__TRY(bind(b, &w->patch_b, true, NAME(n, "%sembeddings.patch_embedding.bias", pre), 1, D, 0,
              0, 0));
-    TRY(bind(b, &w->pos, true, NAME(n, "%sembeddings.position_embedding.weight", pre), 2,
+    PG__TRY(bind(b, &w->pos, true, NAME(n, "%sembeddings.position_embedding.weight", pre), 2,
              c->n_tokens, D, 0, 0));
     for (int32_t i = 0; i < c->layers; i++) {
         pg__vision_layer *l = &w->layers[i];
@@ -232,23 +225,23 @@ static pg_status bind_vision(binder *b)
         pg__tensor *pb[4] = { &l->q_b, &l->k_b, &l->v_b, &l->o_b };
         char base[128];
         snprintf(base, sizeof base, "%sencoder.layers.%d.", pre, (int)i);
-        TRY(bind(b, &l->ln1_w, true, NAME(n, "%slayer_norm1.weight", base), 1, D, 0, 0, 0));
-        TRY(bind(b, &l->ln1_b, true, NAME(n, "%slayer_norm1.bias", base), 1, D, 0, 0, 0));
+        PG__TRY(bind(b, &l->ln1_w, true, NAME(n, "%slayer_norm1.weight", base), 1, D, 0, 0, 0));
+        PG__TRY(bind(b, &l->ln1_b, true, NAME(n, "%slayer_norm1.bias", base), 1, D, 0, 0, 0));
         for (int k = 0; k < 4; k++) {
-            TRY(bind(b, pw[k], true, NAME(n, "%sself_attn.%s.weight", base, proj[k]), 2, D, D, 0,
+            PG__TRY(bind(b, pw[k], true, NAME(n, "%sself_attn.%s.weight", base, proj[k]), 2, D, D, 0,
                      0));
-            TRY(bind(b, pb[k], true, NAME(n, "%sself_attn.%s.bias", base, proj[k]), 1, D, 0, 0,
+            PG__TRY(bind(b, pb[k], true, NAME(n, "%sself_attn.%s.bias", base, proj[k]), 1, D, 0, 0,
                      0));
         }
-        TRY(bind(b, &l->ln2_w, true, NAME(n, "%slayer_norm2.weight", base), 1, D, 0, 0, 0));
-        TRY(bind(b, &l->ln2_b, true, NAME(n, "%slayer_norm2.bias", base), 1, D, 0, 0, 0));
-        TRY(bind(b, &l->fc1_w, true, NAME(n, "%smlp.fc1.weight", base), 2, F, D, 0, 0));
-        TRY(bind(b, &l->fc1_b, true, NAME(n, "%smlp.fc1.bias", base), 1, F, 0, 0, 0));
-        TRY(bind(b, &l->fc2_w, true, NAME(n, "%smlp.fc2.weight", base), 2, D, F, 0, 0));
-        TRY(bind(b, &l->fc2_b, true, NAME(n, "%smlp.fc2.bias", base), 1, D, 0, 0, 0));
+        PG__TRY(bind(b, &l->ln2_w, true, NAME(n, "%slayer_norm2.weight", base), 1, D, 0, 0, 0));
+        PG__TRY(bind(b, &l->ln2_b, true, NAME(n, "%slayer_norm2.bias", base), 1, D, 0, 0, 0));
+        PG__TRY(bind(b, &l->fc1_w, true, NAME(n, "%smlp.fc1.weight", base), 2, F, D, 0, 0));
+        PG__TRY(bind(b, &l->fc1_b, true, NAME(n, "%smlp.fc1.bias", base), 1, F, 0, 0, 0));
+        PG__TRY(bind(b, &l->fc2_w, true, NAME(n, "%smlp.fc2.weight", base), 2, D, F, 0, 0));
+        PG__TRY(bind(b, &l->fc2_b, true, NAME(n, "%smlp.fc2.bias", base), 1, D, 0, 0, 0));
     }
-    TRY(bind(b, &w->post_ln_w, true, NAME(n, "%spost_layernorm.weight", pre), 1, D, 0, 0, 0));
-    TRY(bind(b, &w->post_ln_b, true, NAME(n, "%spost_layernorm.bias", pre), 1, D, 0, 0, 0));
+    PG__TRY(bind(b, &w->post_ln_w, true, NAME(n, "%spost_layernorm.weight", pre), 1, D, 0, 0, 0));
+    PG__TRY(bind(b, &w->post_ln_b, true, NAME(n, "%spost_layernorm.bias", pre), 1, D, 0, 0, 0));
     return PG_OK;
 }
 
@@ -256,9 +249,9 @@ static pg_status bind_projector(binder *b)
 {
     const pg__config *c = &b->m->cfg;
     pg__projector_weights *w = &b->m->projector;
-    TRY(bind(b, &w->w, true, "multi_modal_projector.linear.weight", 2, c->text.hidden,
+    PG__TRY(bind(b, &w->w, true, "multi_modal_projector.linear.weight", 2, c->text.hidden,
              c->vision.hidden, 0, 0));
-    TRY(bind(b, &w->b, true, "multi_modal_projector.linear.bias", 1, c->text.hidden, 0, 0, 0));
+    PG__TRY(bind(b, &w->b, true, "multi_modal_projector.linear.bias", 1, c->text.hidden, 0, 0, 0));
     return PG_OK;
 }
 
@@ -270,28 +263,28 @@ static pg_status bind_decoder(binder *b)
     const int64_t Q = (int64_t)c->heads * c->head_dim, KV = (int64_t)c->kv_heads * c->head_dim;
     const char *pre = "language_model.model.";
     char n[256], base[128];
-    TRY(bind(b, &w->embed, true, NAME(n, "%sembed_tokens.weight", pre), 2, V, D, 0, 0));
+    PG__TRY(bind(b, &w->embed, true, NAME(n, "%sembed_tokens.weight", pre), 2, V, D, 0, 0));
     for (int32_t i = 0; i < c->layers; i++) {
         pg__decoder_layer *l = &w->layers[i];
         snprintf(base, sizeof base, "%slayers.%d.", pre, (int)i);
-        TRY(bind(b, &l->in_norm, true, NAME(n, "%sinput_layernorm.weight", base), 1, D, 0, 0, 0));
-        TRY(bind(b, &l->q_w, true, NAME(n, "%sself_attn.q_proj.weight", base), 2, Q, D, 0, 0));
-        TRY(bind(b, &l->k_w, true, NAME(n, "%sself_attn.k_proj.weight", base), 2, KV, D, 0, 0));
-        TRY(bind(b, &l->v_w, true, NAME(n, "%sself_attn.v_proj.weight", base), 2, KV, D, 0, 0));
-        TRY(bind(b, &l->o_w, true, NAME(n, "%sself_attn.o_proj.weight", base), 2, D, Q, 0, 0));
-        TRY(bind(b, &l->post_attn_norm, true,
+        PG__TRY(bind(b, &l->in_norm, true, NAME(n, "%sinput_layernorm.weight", base), 1, D, 0, 0, 0));
+        PG__TRY(bind(b, &l->q_w, true, NAME(n, "%sself_attn.q_proj.weight", base), 2, Q, D, 0, 0));
+        PG__TRY(bind(b, &l->k_w, true, NAME(n, "%sself_attn.k_proj.weight", base), 2, KV, D, 0, 0));
+        PG__TRY(bind(b, &l->v_w, true, NAME(n, "%sself_attn.v_proj.weight", base), 2, KV, D, 0, 0));
+        PG__TRY(bind(b, &l->o_w, true, NAME(n, "%sself_attn.o_proj.weight", base), 2, D, Q, 0, 0));
+        PG__TRY(bind(b, &l->post_attn_norm, true,
                  NAME(n, "%spost_attention_layernorm.weight", base), 1, D, 0, 0, 0));
-        TRY(bind(b, &l->pre_ff_norm, true, NAME(n, "%spre_feedforward_layernorm.weight", base),
+        PG__TRY(bind(b, &l->pre_ff_norm, true, NAME(n, "%spre_feedforward_layernorm.weight", base),
                  1, D, 0, 0, 0));
-        TRY(bind(b, &l->gate_w, true, NAME(n, "%smlp.gate_proj.weight", base), 2, F, D, 0, 0));
-        TRY(bind(b, &l->up_w, true, NAME(n, "%smlp.up_proj.weight", base), 2, F, D, 0, 0));
-        TRY(bind(b, &l->down_w, true, NAME(n, "%smlp.down_proj.weight", base), 2, D, F, 0, 0));
-        TRY(bind(b, &l->post_ff_norm, true,
+        PG__TRY(bind(b, &l->gate_w, true, NAME(n, "%smlp.gate_proj.weight", base), 2, F, D, 0, 0));
+        PG__TRY(bind(b, &l->up_w, true, NAME(n, "%smlp.up_proj.weight", base), 2, F, D, 0, 0));
+        PG__TRY(bind(b, &l->down_w, true, NAME(n, "%smlp.down_proj.weight", base), 2, D, F, 0, 0));
+        PG__TRY(bind(b, &l->post_ff_norm, true,
                  NAME(n, "%spost_feedforward_layernorm.weight", base), 1, D, 0, 0, 0));
     }
-    TRY(bind(b, &w->final_norm, true, NAME(n, "%snorm.weight", pre), 1, D, 0, 0, 0));
+    PG__TRY(bind(b, &w->final_norm, true, NAME(n, "%snorm.weight", pre), 1, D, 0, 0, 0));
     /* A separate output head is optional (the hub files tie it to the embedding). */
-    TRY(bind(b, &w->lm_head, false, "language_model.lm_head.weight", 2, V, D, 0, 0));
+    PG__TRY(bind(b, &w->lm_head, false, "language_model.lm_head.weight", 2, V, D, 0, 0));
     if (!w->lm_head.data) {
         w->lm_head = w->embed;
     }
@@ -346,29 +339,29 @@ static pg_status visit(pg__tensor_visit_fn fn, void *user, pg__tensor *t, bool m
 pg_status pg__model_foreach_tensor(pg_model *m, pg__tensor_visit_fn fn, void *user)
 {
     pg__vision_weights *v = &m->vision;
-    TRY(visit(fn, user, &v->patch_w, false));
-    TRY(visit(fn, user, &v->patch_b, false));
-    TRY(visit(fn, user, &v->pos, false));
+    PG__TRY(visit(fn, user, &v->patch_w, false));
+    PG__TRY(visit(fn, user, &v->patch_b, false));
+    PG__TRY(visit(fn, user, &v->pos, false));
     for (int32_t i = 0; i < m->cfg.vision.layers; i++) {
         pg__vision_layer *l = &v->layers[i];
         pg__tensor *mats[] = { &l->q_w, &l->k_w, &l->v_w, &l->o_w, &l->fc1_w, &l->fc2_w };
         pg__tensor *vecs[] = { &l->ln1_w, &l->ln1_b, &l->q_b,   &l->k_b,   &l->v_b,
                                &l->o_b,   &l->ln2_w, &l->ln2_b, &l->fc1_b, &l->fc2_b };
         for (size_t k = 0; k < sizeof mats / sizeof mats[0]; k++) {
-            TRY(visit(fn, user, mats[k], true));
+            PG__TRY(visit(fn, user, mats[k], true));
         }
         for (size_t k = 0; k < sizeof vecs / sizeof vecs[0]; k++) {
-            TRY(visit(fn, user, vecs[k], false));
+            PG__TRY(visit(fn, user, vecs[k], false));
         }
     }
-    TRY(visit(fn, user, &v->post_ln_w, false));
-    TRY(visit(fn, user, &v->post_ln_b, false));
-    TRY(visit(fn, user, &m->projector.w, true));
-    TRY(visit(fn, user, &m->projector.b, false));
+    PG__TRY(visit(fn, user, &v->post_ln_w, false));
+    PG__TRY(visit(fn, user, &v->post_ln_b, false));
+    PG__TRY(visit(fn, user, &m->projector.w, true));
+    PG__TRY(visit(fn, user, &m->projector.b, false));
     pg__decoder_weights *d = &m->decoder;
     /* The embedding is read row by row (get_rows), so it stays as stored; a separate or
      * tied output head is a matmul weight of its own. */
-    TRY(visit(fn, user, &d->embed, false));
+    PG__TRY(visit(fn, user, &d->embed, false));
     for (int32_t i = 0; i < m->cfg.text.layers; i++) {
         pg__decoder_layer *l = &d->layers[i];
         pg__tensor *mats[] = { &l->q_w, &l->k_w, &l->v_w, &l->o_w,
@@ -376,13 +369,13 @@ pg_status pg__model_foreach_tensor(pg_model *m, pg__tensor_visit_fn fn, void *us
         pg__tensor *vecs[] = { &l->in_norm, &l->post_attn_norm, &l->pre_ff_norm,
                                &l->post_ff_norm };
         for (size_t k = 0; k < sizeof mats / sizeof mats[0]; k++) {
-            TRY(visit(fn, user, mats[k], true));
+            PG__TRY(visit(fn, user, mats[k], true));
         }
         for (size_t k = 0; k < sizeof vecs / sizeof vecs[0]; k++) {
-            TRY(visit(fn, user, vecs[k], false));
+            PG__TRY(visit(fn, user, vecs[k], false));
         }
     }
-    TRY(visit(fn, user, &d->final_norm, false));
-    TRY(visit(fn, user, &d->lm_head, true));
+    PG__TRY(visit(fn, user, &d->final_norm, false));
+    PG__TRY(visit(fn, user, &d->lm_head, true));
     return PG_OK;
 }

@@ -155,9 +155,4 @@ pg_status pg__ids_push(pg__ids *ids, int32_t id);
 pg_status pg__bpe_encode(const pg_tokenizer *tok, const unsigned char *s, size_t n,
                          const pg__trie *frozen, pg__ids *out);
 
-/* UTF-8 check used by encode and decode (strict, as SentencePiece): returns the length of
- * the complete valid sequence at s[0], 0 if s[0] starts no valid sequence, or -1 if the n
- * bytes are a valid but incomplete beginning of one. */
-int pg__utf8_check(const unsigned char *s, size_t n);
-
 #endif /* PG_TOK_IMPL_H */

@@ -569,39 +569,3 @@ pg_status pg__ids_push(pg__ids *ids, int32_t id)
     return PG_OK;
 }
 
-int pg__utf8_check(const unsigned char *s, size_t n)
-{
-    if (n == 0) {
-        return -1;
-    }
-    unsigned c = s[0];
-    if (c < 0x80) {
-        return 1;
-    }
-    int len;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80; /* no overlong forms */
-        hi = c == 0xED ? 0x9F : 0xBF; /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF; /* nothing past U+10FFFF */
-    } else {
-        return 0;
-    }
-    for (int i = 1; i < len; i++) {
-        if ((size_t)i >= n) {
-            return -1;
-        }
-        unsigned b = s[i];
-        unsigned l = i == 1 ? lo : 0x80, h = i == 1 ? hi : 0xBF;
-        if (b < l || b > h) {
-            return 0;
-        }
-    }
-    return len;
-}

@@ -45,6 +45,12 @@ static void test_utf8(void)
     CHECK(pg__utf8_valid_prefix((const unsigned char *)"\xed\xa0\x80", 3) == 0); /* surrogate */
     CHECK(pg__utf8_valid_prefix((const unsigned char *)"\xf0\x9f\x98\x80", 4) == 4);
     CHECK(pg__utf8_valid_prefix((const unsigned char *)"\xf4\x90\x80\x80", 4) == 0);
+    /* pg__utf8_check tells an incomplete start (-1) from invalid bytes (0). */
+    CHECK(pg__utf8_check((const unsigned char *)"\xe2\x96", 2) == -1);
+    CHECK(pg__utf8_check((const unsigned char *)"\xe2\x96\x81", 3) == 3);
+    CHECK(pg__utf8_check((const unsigned char *)"\xe2\x28\xa1", 3) == 0);
+    CHECK(pg__utf8_check((const unsigned char *)"\xff", 1) == 0);
+    CHECK(pg__utf8_check((const unsigned char *)"", 0) == -1);
 }
 
 static void test_half(void)
