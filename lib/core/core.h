@@ -82,6 +82,12 @@ char *pg__path_join(const char *dir, const char *name);
 pg_status pg__check_struct_size(const void *opts, size_t known_size, size_t min_size,
                                 const char *what);
 
+/* The body of every pg_*_options_init: fills the caller's struct of `struct_size` bytes with
+ * `defaults` (the `known_size` bytes this library knows), zeroes any newer fields a caller
+ * built against a later header has (so pg__check_struct_size accepts them as unset), and
+ * sets struct_size. Does nothing for NULL or a size below that of struct_size itself. */
+void pg__options_init(void *opts, size_t struct_size, const void *defaults, size_t known_size);
+
 /* Number of online CPUs (>= 1). */
 int pg__cpu_count(void);
 

@@ -164,6 +164,16 @@ pg_status pg__check_struct_size(const void *opts, size_t known_size, size_t min_
     return PG_OK;
 }
 
+void pg__options_init(void *opts, size_t struct_size, const void *defaults, size_t known_size)
+{
+    if (!opts || struct_size < sizeof(size_t)) {
+        return;
+    }
+    memset(opts, 0, struct_size);
+    memcpy(opts, defaults, struct_size < known_size ? struct_size : known_size);
+    memcpy(opts, &struct_size, sizeof struct_size);
+}
+
 int pg__cpu_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -13,19 +13,12 @@
 
 PG_API void pg_image_options_init(pg_image_options *opts, size_t struct_size)
 {
-    if (!opts || struct_size < sizeof(size_t)) {
-        return;
-    }
     pg_image_options d;
     memset(&d, 0, sizeof d);
-    d.struct_size = struct_size < sizeof d ? struct_size : sizeof d;
     d.max_dimension = PG__IMAGE_DEFAULT_MAX_DIMENSION;
     d.max_pixels = PG__IMAGE_DEFAULT_MAX_PIXELS;
     d.target_size = PG__IMAGE_DEFAULT_TARGET_SIZE;
-    /* A caller built against a newer header passes a larger struct: zero the rest. */
-    memset(opts, 0, struct_size);
-    memcpy(opts, &d, d.struct_size);
-    opts->struct_size = struct_size;
+    pg__options_init(opts, struct_size, &d, sizeof d);
 }
 
 /* Resolves `opts` (NULL = defaults) into limits; 0 fields mean the default. */

@@ -22,14 +22,9 @@
 
 PG_API void pg_model_options_init(pg_model_options *opts, size_t struct_size)
 {
-    if (!opts || struct_size < sizeof(size_t)) {
-        return;
-    }
-    /* All struct_size bytes: a newer caller's fields unknown here must read as zero, or
-     * pg_model_load would refuse them as set. */
-    memset(opts, 0, struct_size);
-    opts->struct_size = struct_size;
     /* every default is zero / NULL: backend "cpu", threads = CPUs, AUTO dtype, WARN level */
+    const pg_model_options d = { 0 };
+    pg__options_init(opts, struct_size, &d, sizeof d);
 }
 
 static void model_destroy(pg_model *m)

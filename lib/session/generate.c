@@ -12,17 +12,11 @@
 
 PG_API void pg_generate_options_init(pg_generate_options *opts, size_t struct_size)
 {
-    if (!opts || struct_size < sizeof(size_t)) {
-        return;
-    }
     pg_generate_options d;
     memset(&d, 0, sizeof d);
     d.max_new_tokens = DEFAULT_MAX_NEW_TOKENS;
     d.top_p = 1.0f;
-    const size_t n = struct_size < sizeof d ? struct_size : sizeof d;
-    memset(opts, 0, struct_size);
-    memcpy(opts, &d, n);
-    opts->struct_size = struct_size;
+    pg__options_init(opts, struct_size, &d, sizeof d);
 }
 
 /* Stop strings must be UTF-8: then a match in the (UTF-8) text starts and ends on character

@@ -56,17 +56,11 @@ static void clear_decoding(pg_session *s)
 
 PG_API void pg_session_options_init(pg_session_options *opts, size_t struct_size)
 {
-    if (!opts || struct_size < sizeof(size_t)) {
-        return;
-    }
     pg_session_options d;
     memset(&d, 0, sizeof d);
-    d.struct_size = struct_size < sizeof d ? struct_size : sizeof d;
     d.kv_dtype = PG_DTYPE_AUTO;
     d.resize_method = PG_RESIZE_BICUBIC_PIL;
-    memset(opts, 0, struct_size);
-    memcpy(opts, &d, d.struct_size);
-    opts->struct_size = struct_size;
+    pg__options_init(opts, struct_size, &d, sizeof d);
 }
 
 /* The caller's options over the defaults (an older, smaller struct keeps the defaults). */
