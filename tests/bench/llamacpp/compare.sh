@@ -18,6 +18,7 @@
 #   PYTHON         a python3 with numpy (default /usr/bin/python3 when present, else python3)
 #   RUNS           repetitions of each benchmark (default 3)
 #   DECODE_TOKENS  decode steps of pg bench (default 32, as llama-bench -n 32)
+#   LLAMA_BENCH_ARGS  extra llama-bench arguments, split on spaces (e.g. "-fa 0,1")
 #   BENCH_LOCK     when set, every timed command runs under `flock $BENCH_LOCK` so it does not
 #                  overlap other timing runs on a shared machine
 #
@@ -33,6 +34,7 @@ threads=${2:-$(nproc)}
 pg=${PG:-$root/build/examples/pg/pg}
 runs=${RUNS:-3}
 decode_tokens=${DECODE_TOKENS:-32}
+extra=${LLAMA_BENCH_ARGS:-}
 if [ -z "${PYTHON:-}" ]; then
     if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
@@ -75,11 +77,13 @@ for q in q8_0 q4_0; do
 done
 
 echo "# llama.cpp llama-bench: prefill of 1024 tokens (-p 1024 -n 0), decode of 32 (-p 0 -n 32)"
+# $extra is split on purpose (several arguments in one variable).
+# shellcheck disable=SC2086
 for m in f16 bf16 q8_0 q4_0; do
     timed "$LLAMA_CPP_BIN/llama-bench" -m "$work/gemma2-3b-$m.gguf" -t "$threads" -r "$runs" \
-        -p 1024 -n 0 -o jsonl
+        -p 1024 -n 0 $extra -o jsonl
     timed "$LLAMA_CPP_BIN/llama-bench" -m "$work/gemma2-3b-$m.gguf" -t "$threads" -r "$runs" \
-        -p 0 -n 32 -o jsonl
+        -p 0 -n 32 $extra -o jsonl
 done
 
 echo "# pg bench --variant 3b-448: vision + prefill of 1030 tokens + $decode_tokens decode steps"
