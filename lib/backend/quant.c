@@ -351,7 +351,8 @@ void pg__quant_matmul_cols_float(const pg__tensor *w, const float *x, int64_t ld
     }
 }
 
-/* The quantized-activation block: [m][npair * 64] int8, then d [m][ns], then c [m][ns]. */
+/* The quantized-activation block: [m][npair * 64] int8, then d [m][ns], c [m][ns] (float)
+ * and s [m][ns] (int32). */
 typedef struct act_layout {
     int64_t npair, ns;
     size_t q_bytes, s_bytes, total;
@@ -364,16 +365,19 @@ static bool act_layout_of(int64_t m, int64_t cols, act_layout *l)
     }
     l->npair = row_pairs(cols);
     l->ns = (2 * l->npair + 15) / 16 * 16;
+    size_t planes;
     return pg__mul_size((size_t)m, (size_t)l->npair * 64, &l->q_bytes) &&
            pg__mul_size((size_t)m, (size_t)l->ns * sizeof(float), &l->s_bytes) &&
-           pg__add_size(l->q_bytes, 2 * l->s_bytes, &l->total);
+           pg__mul_size(l->s_bytes, 3, &planes) && pg__add_size(l->q_bytes, planes, &l->total);
 }
 
 static pg__qx act_view(const void *qx, int64_t m, const act_layout *l)
 {
     const int8_t *q = qx;
     const float *d = (const float *)(const void *)(q + l->q_bytes);
-    pg__qx v = { q, d, d + (size_t)m * (size_t)l->ns, (size_t)l->npair * 64, (size_t)l->ns };
+    const float *c = d + (size_t)m * (size_t)l->ns;
+    const int32_t *s = (const int32_t *)(const void *)(c + (size_t)m * (size_t)l->ns);
+    pg__qx v = { q, d, c, s, (size_t)l->npair * 64, (size_t)l->ns };
     return v;
 }
 
@@ -393,8 +397,9 @@ void pg__quant_act_rows(const float *x, int64_t ldx, int64_t m, int64_t cols, vo
     const pg__qkernels *k = kernels();
     pg__qx v = act_view(qx, m, &l);
     for (int64_t i = i0; i < i1; i++) {
+        size_t so = (size_t)i * v.s_stride;
         k->quantize_x(x + i * ldx, cols, l.npair, l.ns, (int8_t *)qx + (size_t)i * v.q_stride,
-                      (float *)v.d + (size_t)i * v.s_stride, (float *)v.c + (size_t)i * v.s_stride);
+                      (float *)v.d + so, (float *)v.c + so, (int32_t *)v.s + so);
     }
 }
 
@@ -429,7 +434,8 @@ static void matmul_tiles(const pg__qkernels *k, const pg__tensor *w, const pg__q
         for (int64_t i0 = 0; i0 < m; i0 += k->mr) {
             int R = (int)(m - i0 < k->mr ? m - i0 : k->mr);
             pg__qx xs = { x->q + (size_t)i0 * x->q_stride, x->d + (size_t)i0 * x->s_stride,
-                          x->c + (size_t)i0 * x->s_stride, x->q_stride, x->s_stride };
+                          x->c + (size_t)i0 * x->s_stride, x->s + (size_t)i0 * x->s_stride,
+                          x->q_stride, x->s_stride };
             for (int64_t n = c0; n < c1; n += k->nr) {
                 int C = (int)(c1 - n < k->nr ? c1 - n : k->nr);
                 pg__qw wt = { qplane + (size_t)n * qrow, ws + (n - c0) * ns, qrow, (size_t)ns };
@@ -439,24 +445,154 @@ static void matmul_tiles(const pg__qkernels *k, const pg__tensor *w, const pg__q
     }
 }
 
+/* Tile path scratch: widened scales of one chunk (any variant's nr <= 4). */
+static bool tile_scratch_bytes(const pg__tensor *w, const act_layout *l, int64_t ncols,
+                               size_t *out)
+{
+    int64_t chunk = chunk_rows(w, 4, ncols);
+    chunk = chunk > 4 ? chunk : 4;
+    return pg__mul_size((size_t)chunk, (size_t)l->ns * sizeof(float), out);
+}
+
+/* ---- panel GEMM (prefill) ---------------------------------------------------------------
+ *
+ * Per task: columns in panels of up to PANEL_COLS, K in chunks of up to panel_pairs() pairs.
+ * Each (panel, chunk) is packed once (gemm_pack; ~PANEL_BYTES, kept in L2), then every
+ * activation sliver of PG__QG_MR rows passes over all its column slivers (the sliver's
+ * activation bytes stay in L1 while the packed weights stream from L2).
+ */
+#define PANEL_COLS 128
+#define PANEL_BYTES ((size_t)384 * 1024)
+
+static int64_t panel_pairs(int64_t npair)
+{
+    int64_t bytes_per_pair = (int64_t)PANEL_COLS * 2 * PG__QG_BLOCK_BYTES / PG__QG_NR;
+    int64_t kcp = (int64_t)PANEL_BYTES / bytes_per_pair;
+    kcp = kcp < 1 ? 1 : kcp;
+    /* Even chunks: avoids a short last chunk */
+    int64_t chunks = (npair + kcp - 1) / kcp;
+    return (npair + chunks - 1) / chunks;
+}
+
+typedef struct panel_mem {
+    uint8_t *panel;
+    int32_t *init;
+    float *d;
+} panel_mem;
+
+static bool panel_scratch_bytes(const act_layout *l, int64_t ncols, size_t *out)
+{
+    int64_t cols = ncols < PANEL_COLS ? ncols : PANEL_COLS;
+    size_t slivers = (size_t)((cols + PG__QG_NR - 1) / PG__QG_NR);
+    size_t nb = (size_t)(2 * panel_pairs(l->npair)), panel, tables;
+    return pg__mul_size(slivers * nb, PG__QG_BLOCK_BYTES, &panel) &&
+           pg__mul_size(nb * PG__QG_MR, sizeof(int32_t) + sizeof(float), &tables) &&
+           pg__add_size(panel, tables, out);
+}
+
+static panel_mem panel_view(void *scratch, const act_layout *l, int64_t ncols)
+{
+    int64_t cols = ncols < PANEL_COLS ? ncols : PANEL_COLS;
+    size_t slivers = (size_t)((cols + PG__QG_NR - 1) / PG__QG_NR);
+    size_t nb = (size_t)(2 * panel_pairs(l->npair));
+    panel_mem pm = { scratch, NULL, NULL };
+    pm.init = (int32_t *)(void *)(pm.panel + slivers * nb * PG__QG_BLOCK_BYTES);
+    pm.d = (float *)(void *)(pm.init + nb * PG__QG_MR);
+    return pm;
+}
+
+/* The per-block tables of rows [i0, i0 + R) for blocks [b0, b0 + nb): -Z * sum(q) and d,
+ * row-interleaved so the kernel broadcasts them from consecutive addresses. */
+static void sliver_tables(const pg__qx *x, int64_t i0, int R, int64_t b0, int64_t nb, int32_t z,
+                          const panel_mem *pm)
+{
+    for (int r = 0; r < PG__QG_MR; r++) {
+        const int32_t *s = x->s + (size_t)(i0 + r) * x->s_stride + b0;
+        const float *d = x->d + (size_t)(i0 + r) * x->s_stride + b0;
+        for (int64_t b = 0; b < nb; b++) {
+            pm->init[b * PG__QG_MR + r] = r < R ? -z * s[b] : 0;
+            pm->d[b * PG__QG_MR + r] = r < R ? d[b] : 0.0f;
+        }
+    }
+}
+
+static void matmul_panels(const pg__qkernels *k, const pg__tensor *w, const pg__qx *x,
+                          int64_t m, const act_layout *l, void *scratch, float *y, int64_t ldy,
+                          int64_t n0, int64_t n1)
+{
+    const uint8_t *qplane;
+    const uint16_t *splane;
+    row_planes(w, 0, &qplane, &splane);
+    size_t qrow = quant_row_bytes(w->dtype, w->cols), srow = (size_t)l->npair * 2;
+    const int is_q4 = w->dtype == PG__Q4;
+    const int32_t z = is_q4 ? 8 : 128;
+    const int64_t kcp = panel_pairs(l->npair);
+    panel_mem pm = panel_view(scratch, l, n1 - n0);
+
+    for (int64_t c0 = n0; c0 < n1; c0 += PANEL_COLS) {
+        int64_t ncols = n1 - c0 < PANEL_COLS ? n1 - c0 : PANEL_COLS;
+        for (int64_t p0 = 0; p0 < l->npair; p0 += kcp) {
+            int64_t np = l->npair - p0 < kcp ? l->npair - p0 : kcp, nb = 2 * np;
+            k->gemm_pack(qplane, qrow, splane, srow, is_q4, c0, ncols, p0, np, pm.panel);
+            for (int64_t i0 = 0; i0 < m; i0 += PG__QG_MR) {
+                int R = (int)(m - i0 < PG__QG_MR ? m - i0 : PG__QG_MR);
+                sliver_tables(x, i0, R, 2 * p0, nb, z, &pm);
+                pg__qg_rows xr = { x->q + (size_t)i0 * x->q_stride + (size_t)p0 * 64,
+                                   x->q_stride, pm.init, pm.d };
+                for (int64_t c = 0; c < ncols; c += PG__QG_NR) {
+                    int C = (int)(ncols - c < PG__QG_NR ? ncols - c : PG__QG_NR);
+                    k->gemm_tile(&xr, pm.panel + (size_t)(c / PG__QG_NR) * (size_t)nb *
+                                                     PG__QG_BLOCK_BYTES,
+                                 nb, R, C, y + i0 * ldy + c0 + c, ldy, p0 > 0);
+                }
+            }
+        }
+    }
+}
+
+size_t pg__quant_matmul_scratch_size(const pg__tensor *w, int64_t m, int64_t ncols)
+{
+    act_layout l;
+    size_t tiles, panels;
+    if (!w || (w->dtype != PG__Q8 && w->dtype != PG__Q4) || ncols <= 0 ||
+        !act_layout_of(m, w->cols, &l) || !tile_scratch_bytes(w, &l, ncols, &tiles) ||
+        !panel_scratch_bytes(&l, ncols, &panels)) {
+        return 0;
+    }
+    return tiles > panels ? tiles : panels;
+}
+
+void pg__quant_matmul_cols_qs(const pg__tensor *w, const void *qx, int64_t m, float *y,
+                              int64_t ldy, int64_t n0, int64_t n1, void *scratch)
+{
+    act_layout l;
+    if (m <= 0 || n1 <= n0 || !act_layout_of(m, w->cols, &l)) {
+        return;
+    }
+    const pg__qkernels *k = kernels();
+    pg__qx x = act_view(qx, m, &l);
+    if (k->gemm_tile && m >= PG__QUANT_PANEL_MIN_M) {
+        matmul_panels(k, w, &x, m, &l, scratch, y, ldy, n0, n1);
+    } else {
+        matmul_tiles(k, w, &x, m, &l, scratch, chunk_rows(w, k->nr, n1 - n0), y, ldy, n0, n1);
+    }
+}
+
 pg_status pg__quant_matmul_cols_q(const pg__tensor *w, const void *qx, int64_t m, float *y,
                                   int64_t ldy, int64_t n0, int64_t n1)
 {
-    act_layout l;
     if (m <= 0 || n1 <= n0) {
         return PG_OK;
     }
-    if (!act_layout_of(m, w->cols, &l)) {
+    size_t bytes = pg__quant_matmul_scratch_size(w, m, n1 - n0);
+    if (bytes == 0) {
         return pg__error(PG_ERR_INVALID_ARGUMENT, "quantized matmul: bad shape");
     }
-    const pg__qkernels *k = kernels();
-    int64_t chunk = chunk_rows(w, k->nr, n1 - n0);
-    float *ws = pg__aligned_alloc((size_t)chunk * (size_t)l.ns * sizeof *ws);
+    void *ws = pg__aligned_alloc(bytes);
     if (!ws) {
         return PG_ERR_OUT_OF_MEMORY;
     }
-    pg__qx x = act_view(qx, m, &l);
-    matmul_tiles(k, w, &x, m, &l, ws, chunk, y, ldy, n0, n1);
+    pg__quant_matmul_cols_qs(w, qx, m, y, ldy, n0, n1, ws);
     pg__aligned_free(ws);
     return PG_OK;
 }
@@ -468,12 +604,11 @@ void pg__quant_matmul_cols(const pg__tensor *w, const float *x, int64_t ldx, int
     if (m <= 0 || n1 <= n0 || !act_layout_of(m, w->cols, &l)) {
         return;
     }
-    const pg__qkernels *k = kernels();
-    int64_t chunk = chunk_rows(w, k->nr, n1 - n0);
-    size_t ws_bytes, total;
+    size_t ws_bytes = pg__quant_matmul_scratch_size(w, m, n1 - n0), total;
     void *mem = NULL;
-    if (pg__mul_size((size_t)chunk, (size_t)l.ns * sizeof(float), &ws_bytes) &&
-        pg__add_size(l.total, ws_bytes, &total)) {
+    /* the scratch goes after the activations, 64-byte aligned */
+    size_t act = (l.total + 63) / 64 * 64;
+    if (ws_bytes && pg__add_size(act, ws_bytes, &total)) {
         mem = pg__aligned_alloc(total);
     }
     if (!mem) {
@@ -482,8 +617,6 @@ void pg__quant_matmul_cols(const pg__tensor *w, const float *x, int64_t ldx, int
         return;
     }
     pg__quant_act_rows(x, ldx, m, w->cols, mem, 0, m);
-    pg__qx xv = act_view(mem, m, &l);
-    matmul_tiles(k, w, &xv, m, &l, (float *)(void *)((char *)mem + l.total), chunk, y, ldy,
-                 n0, n1);
+    pg__quant_matmul_cols_qs(w, mem, m, y, ldy, n0, n1, (char *)mem + act);
     pg__aligned_free(mem);
 }
