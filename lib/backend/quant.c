@@ -550,6 +550,19 @@ static void matmul_panels(const pg__qkernels *k, const pg__tensor *w, const pg__
     }
 }
 
+static _Atomic int64_t g_panel_min_m = PG__QUANT_PANEL_MIN_M;
+
+void pg__quant_set_panel_min_m(int64_t m)
+{
+    atomic_store_explicit(&g_panel_min_m, m > 0 ? m : PG__QUANT_PANEL_MIN_M,
+                          memory_order_relaxed);
+}
+
+bool pg__quant_has_panel_gemm(void)
+{
+    return kernels()->gemm_tile != NULL;
+}
+
 size_t pg__quant_matmul_scratch_size(const pg__tensor *w, int64_t m, int64_t ncols)
 {
     act_layout l;
@@ -571,7 +584,7 @@ void pg__quant_matmul_cols_qs(const pg__tensor *w, const void *qx, int64_t m, fl
     }
     const pg__qkernels *k = kernels();
     pg__qx x = act_view(qx, m, &l);
-    if (k->gemm_tile && m >= PG__QUANT_PANEL_MIN_M) {
+    if (k->gemm_tile && m >= atomic_load_explicit(&g_panel_min_m, memory_order_relaxed)) {
         matmul_panels(k, w, &x, m, &l, scratch, y, ldy, n0, n1);
     } else {
         matmul_tiles(k, w, &x, m, &l, scratch, chunk_rows(w, k->nr, n1 - n0), y, ldy, n0, n1);

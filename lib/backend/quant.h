@@ -66,6 +66,11 @@ void pg__quant_matmul_cols_qs(const pg__tensor *w, const void *qx, int64_t m, fl
 /* Below this many activation rows the register-tile kernels run (decode); from it on, the
  * panel GEMM where the variant has one. */
 #define PG__QUANT_PANEL_MIN_M 16
+/* Overrides that threshold process-wide (benchmarks comparing the two paths; INT64_MAX:
+ * never the panel GEMM); <= 0 restores PG__QUANT_PANEL_MIN_M. */
+void pg__quant_set_panel_min_m(int64_t m);
+/* Whether the kernel variant in use has the panel GEMM. */
+bool pg__quant_has_panel_gemm(void);
 
 /* Kernel variants, best first ("avx512vnni", "avx2", "scalar"), NULL-terminated. */
 const char *const *pg__quant_kernel_names(void);
