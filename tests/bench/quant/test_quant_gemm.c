@@ -209,6 +209,20 @@ static void check_backend(const fixture *f, int threads)
     CHECK_MSG(differ == 0, "cpu backend (%d threads) %s m=%lld rows=%lld cols=%lld: %d rows "
               "differ from the direct call", threads, dt_name(f->dt), (long long)f->c.m,
               (long long)f->c.rows, (long long)f->c.cols, differ);
+    /* with a bias: the same plus the bias (one float add per entry) */
+    float *bias = malloc((size_t)f->c.rows * sizeof *bias);
+    fill(bias, (size_t)f->c.rows, 1.0f);
+    pg__tensor bt = { PG__F32, 1, f->c.rows, bias, 1, { f->c.rows, 0, 0, 0 }, "bias" };
+    CHECK_OK(be->ops->matmul(be, yb, f->ldy, f->x, f->ldx, f->c.m, &f->w, &bt));
+    int bias_off = 0;
+    for (int64_t i = 0; i < f->c.m; i++) {
+        for (int64_t n = 0; n < f->c.rows; n++) {
+            bias_off += yb[i * f->ldy + n] != yd[i * f->ldy + n] + bias[n];
+        }
+    }
+    CHECK_MSG(bias_off == 0, "cpu backend (%d threads) with bias: %d entries off", threads,
+              bias_off);
+    free(bias);
     free(yd);
     free(yb);
     pg__backend_destroy(be);
