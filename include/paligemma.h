@@ -145,7 +145,10 @@ typedef int (*pg_progress_fn)(void *user, float fraction);
 /** Options for pg_model_load. Initialise with PG_MODEL_OPTIONS_INIT. @since 0.1 */
 typedef struct pg_model_options {
     size_t struct_size;        /**< set by pg_model_options_init */
-    const char *backend;       /**< "cpu" (default when NULL) or "ref" (scalar, slow); copied */
+    const char *backend;       /**< "cpu" (default when NULL), "cpu-bf16" (cpu, but bf16 x bf16
+                                    products where the CPU does them at full rate: faster,
+                                    less exact; docs/backends.md) or "ref" (scalar, slow);
+                                    copied */
     int32_t n_threads;         /**< compute threads; 0 = one per online CPU */
     uint32_t flags;            /**< PG_MODEL_* bits */
     int32_t weight_dtype;      /**< PG_DTYPE_AUTO (as stored), _Q8 or _Q4 (quantize at load) */

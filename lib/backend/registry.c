@@ -37,7 +37,7 @@ const char *pg__dtype_name(pg__dtype dt)
     return "unknown";
 }
 
-static const char *const backend_names[] = {"cpu", "ref", NULL};
+static const char *const backend_names[] = {"cpu", "cpu-bf16", "ref", NULL};
 
 const char *const *pg__backend_names(void)
 {
@@ -57,10 +57,13 @@ pg_status pg__backend_create(pg__backend **out, const char *name, int32_t n_thre
     if (!name || strcmp(name, "cpu") == 0) {
         return pg__cpu_backend_create(out, n_threads, PG__CPU_ISA_AUTO);
     }
+    if (strcmp(name, "cpu-bf16") == 0) {
+        return pg__cpu_backend_create(out, n_threads, PG__CPU_ISA_AUTO_BF16);
+    }
     if (strcmp(name, "ref") == 0) {
         return pg__ref_backend_create(out, n_threads);
     }
-    return pg__error(PG_ERR_NOT_FOUND, "backend '%s' does not exist (available: cpu, ref)",
+    return pg__error(PG_ERR_NOT_FOUND, "backend '%s' does not exist (available: cpu, cpu-bf16, ref)",
                      name);
 }
 

@@ -64,6 +64,12 @@ void *pg__realloc(void *p, size_t size);
 void *pg__malloc_array(size_t n, size_t elem);
 /* 64-byte aligned allocation (free with pg__aligned_free). */
 void *pg__aligned_alloc(size_t size);
+/* mmap(PROT_READ, MAP_PRIVATE) of a whole file of `size` bytes (> 0) from offset 0, placed at
+ * a 2 MiB-aligned address when the file is at least that large, so that page-cache folios
+ * of 2 MiB can be mapped whole (one TLB entry instead of 512; decode reads every weight
+ * once per token and is TLB-bound otherwise). Returns MAP_FAILED with errno set on failure;
+ * release with munmap(p, size). */
+void *pg__map_file(int fd, size_t size);
 void pg__aligned_free(void *p);
 char *pg__strdup(const char *s);
 char *pg__strndup(const char *s, size_t n);

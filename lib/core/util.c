@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -268,4 +270,34 @@ uint16_t pg__f32_to_f16(float f)
     }
     uint32_t rounded = a + 0xfffu + ((a >> 13) & 1u);
     return (uint16_t)(sign | ((rounded - 0x38000000u) >> 13));
+}
+
+void *pg__map_file(int fd, size_t size)
+{
+    const size_t huge = (size_t)2 << 20;
+    if (size < huge || size > SIZE_MAX - huge) {
+        return mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
+    /* Reserve size + 2 MiB of address space, map the file over its first aligned byte,
+     * then give back the unused ends. */
+    char *res = mmap(NULL, size + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (res == MAP_FAILED) {
+        return mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
+    char *at = (char *)(((uintptr_t)res + huge - 1) & ~(uintptr_t)(huge - 1));
+    void *map = mmap(at, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    if (map == MAP_FAILED) {
+        int e = errno;
+        munmap(res, size + huge);
+        errno = e;
+        return MAP_FAILED;
+    }
+    if (at > res) {
+        munmap(res, (size_t)(at - res));
+    }
+    size_t tail = (size_t)(res + size + huge - (at + size));
+    if (tail > 0) {
+        munmap(at + size, tail);
+    }
+    return map;
 }

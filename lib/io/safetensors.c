@@ -402,7 +402,7 @@ static pg_status open_fd(pg__st_file *f, int fd)
     }
     st = read_at(f, fd, text, (size_t)f->header_size, 8);
     if (st == PG_OK) {
-        void *map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+        void *map = pg__map_file(fd, (size_t)size);
         if (map == MAP_FAILED) {
             int e = errno;
             st = pg__error(e == ENOMEM ? PG_ERR_OUT_OF_MEMORY : PG_ERR_IO,

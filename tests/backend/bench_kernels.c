@@ -4,7 +4,7 @@
  * GB/s next to this machine's FMA peak and memory read bandwidth, measured in the same
  * run with the same kernel set and thread count.
  *
- *   bench_kernels [--threads N] [--isa generic|avx2|avx512] [--quick] [--full-head]
+ *   bench_kernels [--threads N] [--isa generic|avx2|avx512|avx512bf16] [--quick] [--full-head]
  *                 [--cpu-time] [--only WORD]
  *
  * --cpu-time divides by CPU time rather than wall time: with 1 thread that gives per-core
@@ -223,7 +223,8 @@ int main(int argc, char **argv)
             nt = atoi(argv[++i]);
         } else if (strcmp(argv[i], "--isa") == 0 && i + 1 < argc) {
             const char *s = argv[++i];
-            isa = strcmp(s, "avx512") == 0 ? PG__CPU_ISA_AVX512
+            isa = strcmp(s, "avx512bf16") == 0 ? PG__CPU_ISA_AVX512BF16
+                : strcmp(s, "avx512") == 0 ? PG__CPU_ISA_AVX512
                 : strcmp(s, "avx2") == 0   ? PG__CPU_ISA_AVX2
                                            : PG__CPU_ISA_GENERIC;
         } else if (strcmp(argv[i], "--quick") == 0) {
@@ -235,7 +236,7 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--full-head") == 0) {
             full_head = 1;
         } else {
-            fprintf(stderr, "usage: %s [--threads N] [--isa generic|avx2|avx512] [--quick] "
+            fprintf(stderr, "usage: %s [--threads N] [--isa generic|avx2|avx512|avx512bf16] [--quick] "
                             "[--full-head] [--cpu-time] [--only WORD]\n", argv[0]);
             return 2;
         }

@@ -12,6 +12,7 @@
 
 #include "backend/backend.h"
 #include "backend/cpu/cpu.h"
+#include "backend/cpu/kernels.h"
 #include "backend/quant.h"
 
 #include <math.h>
@@ -75,9 +76,13 @@ static pg__tensor make_tensor(pg__dtype dt, int64_t rows, int64_t cols, const vo
 typedef struct tested {
     pg__backend *be;
     char label[48];
+    /* Rounds x to bf16 in products with BF16 weights (the avx512bf16 kernel set), except
+     * for matmuls of at most gemv_max_m rows (the f32 gemv path). */
+    int bf16_x;
+    int gemv_max_m;
 } tested;
 
-static tested backends[8];
+static tested backends[16];
 static int n_backends;
 
 /* Takes the result of a create call made just before (argument order is unspecified, so
@@ -85,8 +90,14 @@ static int n_backends;
 static void add_backend(const char *label, pg_status st, pg__backend *be)
 {
     CHECK_MSG(st == PG_OK, "creating %s: %s", label, pg_last_error());
-    if (st == PG_OK) {
+    CHECK_MSG(n_backends < (int)(sizeof backends / sizeof backends[0]), "too many backends");
+    if (st == PG_OK && n_backends < (int)(sizeof backends / sizeof backends[0])) {
         backends[n_backends].be = be;
+        if (strcmp(label, "ref") != 0) {
+            backends[n_backends].bf16_x =
+                strcmp(pg__cpu_backend_isa(be), "avx512bf16") == 0;
+            backends[n_backends].gemv_max_m = pg__cpu_backend_kernels(be)->gemv_max_m;
+        }
         snprintf(backends[n_backends].label, sizeof backends[n_backends].label, "%s", label);
         n_backends++;
     }
@@ -99,12 +110,15 @@ static void open_backends(void)
     add_backend("ref", st, be);
     st = pg__backend_create(&be, "cpu", 0);
     add_backend("cpu(auto,0 threads)", st, be);
+    st = pg__backend_create(&be, "cpu-bf16", 0);
+    add_backend("cpu-bf16(auto,0 threads)", st, be);
     static const struct {
         pg__cpu_isa isa;
         const char *name;
     } isas[] = {{PG__CPU_ISA_GENERIC, "generic"},
                 {PG__CPU_ISA_AVX2, "avx2"},
-                {PG__CPU_ISA_AVX512, "avx512"}};
+                {PG__CPU_ISA_AVX512, "avx512"},
+                {PG__CPU_ISA_AVX512BF16, "avx512bf16"}};
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         if (!pg__cpu_isa_available(isas[i].isa)) {
             printf("note: kernel set %s not available on this CPU, not tested\n", isas[i].name);
@@ -171,11 +185,16 @@ static void check_matmul_case(int64_t m, int64_t k, int64_t n, pg__dtype wdt, in
          * on the CPU backend also quantize x per 32-value block to int8 (quant.c), which
          * adds at most sum_k |w_k| * amax(block of x_k) / 254: that bound is added. */
         int xquant = wq && strcmp(backends[bi].label, "ref") != 0;
+        /* The avx512bf16 set rounds x to bf16 (nearest even, relative error <= 2^-8) in
+         * products with BF16 weights: each product's error is then at most 2^-8 |x w|,
+         * so 2^-8 of sum |x w| is added (with 1 % slack for the f32 accumulation). */
+        int xbf16 = wdt == PG__BF16 && !wq && backends[bi].bf16_x &&
+                    m > backends[bi].gemv_max_m;
         double worst = 0.0;
         int pad_ok = 1;
         for (int64_t i = 0; i < m; i++) {
             for (int64_t j = 0; j < n; j++) {
-                double allow = 2e-6 * sc[i * n + j];
+                double allow = (2e-6 + (xbf16 ? 1.01 / 256.0 : 0.0)) * sc[i * n + j];
                 for (int64_t kb = 0; xquant && kb < k; kb += 32) {
                     double amax = 0, wsum = 0;
                     for (int64_t kk = kb; kk < k && kk < kb + 32; kk++) {
@@ -653,7 +672,23 @@ static void test_errors(void)
     CHECK_EQ_INT(pg__backend_create(&be, "cpu", -1), PG_ERR_INVALID_ARGUMENT);
     CHECK_EQ_INT(pg__backend_create(NULL, "cpu", 1), PG_ERR_INVALID_ARGUMENT);
     const char *const *names = pg__backend_names();
-    CHECK(names && names[0] && names[1] && !names[2]);
+    CHECK(names && names[0] && names[1] && names[2] && !names[3]);
+    for (int i = 0; names && names[i]; i++) {
+        CHECK_OK(pg__backend_create(&be, names[i], 1));
+        pg__backend_destroy(be);
+        be = NULL;
+    }
+    /* "cpu" never rounds x to bf16; "cpu-bf16" does only where the avx512bf16 set runs */
+    CHECK_OK(pg__backend_create(&be, "cpu", 1));
+    CHECK(be && strcmp(pg__cpu_backend_isa(be), "avx512bf16") != 0);
+    pg__backend_destroy(be);
+    CHECK_OK(pg__backend_create(&be, "cpu-bf16", 1));
+    if (be && strcmp(pg__cpu_backend_isa(be), "avx512bf16") != 0) {
+        printf("note: cpu-bf16 runs the %s set here (no fast vdpbf16ps)\n",
+               pg__cpu_backend_isa(be));
+    }
+    pg__backend_destroy(be);
+    be = NULL;
     CHECK(strcmp(pg__dtype_name(PG__BF16), "bf16") == 0 && pg__dtype_size(PG__F16) == 2);
     pg__backend_destroy(NULL);
 

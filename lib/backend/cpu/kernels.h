@@ -12,6 +12,10 @@
 
 /* K step of the GEMM blocking: packed weight panels hold this many columns of W. */
 #define PG__GEMM_KC 256
+/* Most rows of x per GEMM row block (MC) in any kernel set, and the scratch floats the
+ * bf16 GEMM needs after its packed panels for one MC x KC block of x as bf16 pairs. */
+#define PG__GEMM_MC_MAX 240
+#define PG__GEMM_X_SCRATCH (PG__GEMM_MC_MAX * PG__GEMM_KC / 2)
 /* Most keys per attention block (each kernel set uses a multiple of its tile height). */
 #define PG__ATTN_BK 256
 
@@ -70,5 +74,6 @@ size_t pg__attn_scratch_floats(const pg__attn *a);
 const pg__cpu_kernels *pg__cpu_kernels_generic(void);
 const pg__cpu_kernels *pg__cpu_kernels_avx2(void);
 const pg__cpu_kernels *pg__cpu_kernels_avx512(void);
+const pg__cpu_kernels *pg__cpu_kernels_avx512bf16(void);
 
 #endif

@@ -10,3 +10,8 @@ const pg__cpu_kernels *pg__cpu_kernels_avx512(void)
 {
     return NULL;
 }
+
+const pg__cpu_kernels *pg__cpu_kernels_avx512bf16(void)
+{
+    return NULL;
+}

@@ -262,7 +262,7 @@ pg_status pg__qcache_open(pg__qcache **out, const char *path, uint64_t key, pg__
     }
     if (st == PG_OK) {
         c->size = (size_t)sb.st_size;
-        c->map = mmap(NULL, c->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        c->map = pg__map_file(fd, c->size);
         if (c->map == MAP_FAILED) {
             c->map = NULL;
             st = pg__error(PG_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
