@@ -351,11 +351,16 @@ void pg__quant_matmul_cols_float(const pg__tensor *w, const float *x, int64_t ld
     }
 }
 
-/* The quantized-activation block: [m][npair * 64] int8, then d [m][ns], c [m][ns] (float)
- * and s [m][ns] (int32). */
+/*
+ * The quantized-activation block: [m][npair * 64] int8, then d [m][ns], c [m][ns] (float)
+ * and s [m][ns] (int32), then, for the panel GEMM, the per-block tables of every sliver of
+ * PG__QG_MR rows, row-interleaved ([sliver][block][MR]) so that the micro-kernel broadcasts
+ * them from consecutive addresses: d, and the int32 accumulators' start -Z * s for Z = 128
+ * (Q8) and Z = 8 (Q4). Rows past m in the last sliver are zero. Made once per matmul.
+ */
 typedef struct act_layout {
     int64_t npair, ns;
-    size_t q_bytes, s_bytes, total;
+    size_t q_bytes, s_bytes, g_stride, g_bytes, total;
 } act_layout;
 
 static bool act_layout_of(int64_t m, int64_t cols, act_layout *l)
@@ -365,19 +370,35 @@ static bool act_layout_of(int64_t m, int64_t cols, act_layout *l)
     }
     l->npair = row_pairs(cols);
     l->ns = (2 * l->npair + 15) / 16 * 16;
-    size_t planes;
+    l->g_stride = (size_t)(2 * l->npair) * PG__QG_MR;
+    size_t planes, gplanes, slivers = (size_t)((m + PG__QG_MR - 1) / PG__QG_MR);
     return pg__mul_size((size_t)m, (size_t)l->npair * 64, &l->q_bytes) &&
            pg__mul_size((size_t)m, (size_t)l->ns * sizeof(float), &l->s_bytes) &&
-           pg__mul_size(l->s_bytes, 3, &planes) && pg__add_size(l->q_bytes, planes, &l->total);
+           pg__mul_size(l->s_bytes, 3, &planes) &&
+           pg__mul_size(slivers, l->g_stride * sizeof(float), &l->g_bytes) &&
+           pg__mul_size(l->g_bytes, 3, &gplanes) && pg__add_size(l->q_bytes, planes, &l->total) &&
+           pg__add_size(l->total, gplanes, &l->total);
 }
 
-static pg__qx act_view(const void *qx, int64_t m, const act_layout *l)
+/* The buffer's planes (see act_layout). */
+typedef struct act_planes {
+    pg__qx x;
+    float *gd;        /* [sliver][block][MR] d */
+    int32_t *gi[2];   /* [sliver][block][MR] -128 * s (Q8), -8 * s (Q4) */
+} act_planes;
+
+static act_planes act_view(const void *qx, int64_t m, const act_layout *l)
 {
     const int8_t *q = qx;
-    const float *d = (const float *)(const void *)(q + l->q_bytes);
-    const float *c = d + (size_t)m * (size_t)l->ns;
-    const int32_t *s = (const int32_t *)(const void *)(c + (size_t)m * (size_t)l->ns);
-    pg__qx v = { q, d, c, s, (size_t)l->npair * 64, (size_t)l->ns };
+    /* one view for the writer (pg__quant_act_rows) and the readers: const is dropped here */
+    float *d = (float *)(void *)((char *)(uintptr_t)qx + l->q_bytes);
+    float *c = d + (size_t)m * (size_t)l->ns;
+    int32_t *s = (int32_t *)(void *)(c + (size_t)m * (size_t)l->ns);
+    char *g = (char *)(void *)(s + (size_t)m * (size_t)l->ns);
+    act_planes v = { { q, d, c, s, (size_t)l->npair * 64, (size_t)l->ns },
+                     (float *)(void *)g,
+                     { (int32_t *)(void *)(g + l->g_bytes),
+                       (int32_t *)(void *)(g + 2 * l->g_bytes) } };
     return v;
 }
 
@@ -385,6 +406,20 @@ size_t pg__quant_act_size(int64_t m, int64_t cols)
 {
     act_layout l;
     return act_layout_of(m, cols, &l) ? l.total : 0;
+}
+
+/* Row i's entries of the sliver tables (zeros for rows past m). */
+static void sliver_row(const act_planes *v, const act_layout *l, int64_t i, int64_t m)
+{
+    size_t base = (size_t)(i / PG__QG_MR) * l->g_stride + (size_t)(i % PG__QG_MR);
+    const float *d = v->x.d + (size_t)i * v->x.s_stride;
+    const int32_t *s = v->x.s + (size_t)i * v->x.s_stride;
+    for (int64_t b = 0; b < 2 * l->npair; b++) {
+        size_t at = base + (size_t)b * PG__QG_MR;
+        v->gd[at] = i < m ? d[b] : 0.0f;
+        v->gi[0][at] = i < m ? -128 * s[b] : 0;
+        v->gi[1][at] = i < m ? -8 * s[b] : 0;
+    }
 }
 
 void pg__quant_act_rows(const float *x, int64_t ldx, int64_t m, int64_t cols, void *qx,
@@ -395,11 +430,16 @@ void pg__quant_act_rows(const float *x, int64_t ldx, int64_t m, int64_t cols, vo
         return;
     }
     const pg__qkernels *k = kernels();
-    pg__qx v = act_view(qx, m, &l);
+    act_planes v = act_view(qx, m, &l);
     for (int64_t i = i0; i < i1; i++) {
-        size_t so = (size_t)i * v.s_stride;
-        k->quantize_x(x + i * ldx, cols, l.npair, l.ns, (int8_t *)qx + (size_t)i * v.q_stride,
-                      (float *)v.d + so, (float *)v.c + so, (int32_t *)v.s + so);
+        size_t so = (size_t)i * v.x.s_stride;
+        k->quantize_x(x + i * ldx, cols, l.npair, l.ns, (int8_t *)qx + (size_t)i * v.x.q_stride,
+                      (float *)v.x.d + so, (float *)v.x.c + so, (int32_t *)v.x.s + so);
+        sliver_row(&v, &l, i, m);
+    }
+    /* whoever quantizes the last row also zeroes the last sliver's padding rows */
+    for (int64_t i = m; i1 == m && i % PG__QG_MR != 0; i++) {
+        sliver_row(&v, &l, i, m);
     }
 }
 
@@ -474,50 +514,16 @@ static int64_t panel_pairs(int64_t npair)
     return (npair + chunks - 1) / chunks;
 }
 
-typedef struct panel_mem {
-    uint8_t *panel;
-    int32_t *init;
-    float *d;
-} panel_mem;
-
 static bool panel_scratch_bytes(const act_layout *l, int64_t ncols, size_t *out)
 {
     int64_t cols = ncols < PANEL_COLS ? ncols : PANEL_COLS;
     size_t slivers = (size_t)((cols + PG__QG_NR - 1) / PG__QG_NR);
-    size_t nb = (size_t)(2 * panel_pairs(l->npair)), panel, tables;
-    return pg__mul_size(slivers * nb, PG__QG_BLOCK_BYTES, &panel) &&
-           pg__mul_size(nb * PG__QG_MR, sizeof(int32_t) + sizeof(float), &tables) &&
-           pg__add_size(panel, tables, out);
-}
-
-static panel_mem panel_view(void *scratch, const act_layout *l, int64_t ncols)
-{
-    int64_t cols = ncols < PANEL_COLS ? ncols : PANEL_COLS;
-    size_t slivers = (size_t)((cols + PG__QG_NR - 1) / PG__QG_NR);
     size_t nb = (size_t)(2 * panel_pairs(l->npair));
-    panel_mem pm = { scratch, NULL, NULL };
-    pm.init = (int32_t *)(void *)(pm.panel + slivers * nb * PG__QG_BLOCK_BYTES);
-    pm.d = (float *)(void *)(pm.init + nb * PG__QG_MR);
-    return pm;
+    return pg__mul_size(slivers * nb, PG__QG_BLOCK_BYTES, out);
 }
 
-/* The per-block tables of rows [i0, i0 + R) for blocks [b0, b0 + nb): -Z * sum(q) and d,
- * row-interleaved so the kernel broadcasts them from consecutive addresses. */
-static void sliver_tables(const pg__qx *x, int64_t i0, int R, int64_t b0, int64_t nb, int32_t z,
-                          const panel_mem *pm)
-{
-    for (int r = 0; r < PG__QG_MR; r++) {
-        const int32_t *s = x->s + (size_t)(i0 + r) * x->s_stride + b0;
-        const float *d = x->d + (size_t)(i0 + r) * x->s_stride + b0;
-        for (int64_t b = 0; b < nb; b++) {
-            pm->init[b * PG__QG_MR + r] = r < R ? -z * s[b] : 0;
-            pm->d[b * PG__QG_MR + r] = r < R ? d[b] : 0.0f;
-        }
-    }
-}
-
-static void matmul_panels(const pg__qkernels *k, const pg__tensor *w, const pg__qx *x,
-                          int64_t m, const act_layout *l, void *scratch, float *y, int64_t ldy,
+static void matmul_panels(const pg__qkernels *k, const pg__tensor *w, const act_planes *a,
+                          int64_t m, const act_layout *l, uint8_t *panel, float *y, int64_t ldy,
                           int64_t n0, int64_t n1)
 {
     const uint8_t *qplane;
@@ -525,24 +531,23 @@ static void matmul_panels(const pg__qkernels *k, const pg__tensor *w, const pg__
     row_planes(w, 0, &qplane, &splane);
     size_t qrow = quant_row_bytes(w->dtype, w->cols), srow = (size_t)l->npair * 2;
     const int is_q4 = w->dtype == PG__Q4;
-    const int32_t z = is_q4 ? 8 : 128;
     const int64_t kcp = panel_pairs(l->npair);
-    panel_mem pm = panel_view(scratch, l, n1 - n0);
+    const pg__qx *x = &a->x;
 
     for (int64_t c0 = n0; c0 < n1; c0 += PANEL_COLS) {
         int64_t ncols = n1 - c0 < PANEL_COLS ? n1 - c0 : PANEL_COLS;
         for (int64_t p0 = 0; p0 < l->npair; p0 += kcp) {
             int64_t np = l->npair - p0 < kcp ? l->npair - p0 : kcp, nb = 2 * np;
-            k->gemm_pack(qplane, qrow, splane, srow, is_q4, c0, ncols, p0, np, pm.panel);
+            k->gemm_pack(qplane, qrow, splane, srow, is_q4, c0, ncols, p0, np, panel);
             for (int64_t i0 = 0; i0 < m; i0 += PG__QG_MR) {
                 int R = (int)(m - i0 < PG__QG_MR ? m - i0 : PG__QG_MR);
-                sliver_tables(x, i0, R, 2 * p0, nb, z, &pm);
+                size_t g = (size_t)(i0 / PG__QG_MR) * l->g_stride + (size_t)(2 * p0) * PG__QG_MR;
                 pg__qg_rows xr = { x->q + (size_t)i0 * x->q_stride + (size_t)p0 * 64,
-                                   x->q_stride, pm.init, pm.d };
+                                   x->q_stride, a->gi[is_q4] + g, a->gd + g };
                 for (int64_t c = 0; c < ncols; c += PG__QG_NR) {
                     int C = (int)(ncols - c < PG__QG_NR ? ncols - c : PG__QG_NR);
-                    k->gemm_tile(&xr, pm.panel + (size_t)(c / PG__QG_NR) * (size_t)nb *
-                                                     PG__QG_BLOCK_BYTES,
+                    k->gemm_tile(&xr, panel + (size_t)(c / PG__QG_NR) * (size_t)nb *
+                                                  PG__QG_BLOCK_BYTES,
                                  nb, R, C, y + i0 * ldy + c0 + c, ldy, p0 > 0);
                 }
             }
@@ -583,11 +588,11 @@ void pg__quant_matmul_cols_qs(const pg__tensor *w, const void *qx, int64_t m, fl
         return;
     }
     const pg__qkernels *k = kernels();
-    pg__qx x = act_view(qx, m, &l);
+    act_planes a = act_view(qx, m, &l);
     if (k->gemm_tile && m >= atomic_load_explicit(&g_panel_min_m, memory_order_relaxed)) {
-        matmul_panels(k, w, &x, m, &l, scratch, y, ldy, n0, n1);
+        matmul_panels(k, w, &a, m, &l, scratch, y, ldy, n0, n1);
     } else {
-        matmul_tiles(k, w, &x, m, &l, scratch, chunk_rows(w, k->nr, n1 - n0), y, ldy, n0, n1);
+        matmul_tiles(k, w, &a.x, m, &l, scratch, chunk_rows(w, k->nr, n1 - n0), y, ldy, n0, n1);
     }
 }
 
