@@ -485,11 +485,13 @@ static void matmul_tiles(const pg__qkernels *k, const pg__tensor *w, const pg__q
     }
 }
 
-/* Tile path scratch: widened scales of one chunk (any variant's nr <= 4). */
+/* Tile path scratch: widened scales of one chunk. chunk_rows() <= max(nr, min(n, L2 rows))
+ * for any nr, and every variant's nr <= 4. */
 static bool tile_scratch_bytes(const pg__tensor *w, const act_layout *l, int64_t ncols,
                                size_t *out)
 {
-    int64_t chunk = chunk_rows(w, 4, ncols);
+    int64_t chunk = (int64_t)(PG__QUANT_CHUNK_BYTES / quant_row_bytes(w->dtype, w->cols));
+    chunk = chunk < ncols ? chunk : ncols;
     chunk = chunk > 4 ? chunk : 4;
     return pg__mul_size((size_t)chunk, (size_t)l->ns * sizeof(float), out);
 }
