@@ -526,7 +526,7 @@ static bool panel_scratch_bytes(const act_layout *l, int64_t ncols, size_t *out)
 
 static void matmul_panels(const pg__qkernels *k, const pg__tensor *w, const act_planes *a,
                           int64_t m, const act_layout *l, uint8_t *panel, float *y, int64_t ldy,
-                          int64_t n0, int64_t n1)
+                          int64_t n0, int64_t n1, const float *bias)
 {
     const uint8_t *qplane;
     const uint16_t *splane;
@@ -548,9 +548,11 @@ static void matmul_panels(const pg__qkernels *k, const pg__tensor *w, const act_
                                    x->q_stride, a->gi[is_q4] + g, a->gd + g };
                 for (int64_t c = 0; c < ncols; c += PG__QG_NR) {
                     int C = (int)(ncols - c < PG__QG_NR ? ncols - c : PG__QG_NR);
+                    /* the bias goes in with the last K chunk */
+                    const float *bc = bias && p0 + np == l->npair ? bias + c0 + c : NULL;
                     k->gemm_tile(&xr, panel + (size_t)(c / PG__QG_NR) * (size_t)nb *
                                                   PG__QG_BLOCK_BYTES,
-                                 nb, R, C, y + i0 * ldy + c0 + c, ldy, p0 > 0);
+                                 nb, R, C, y + i0 * ldy + c0 + c, ldy, p0 > 0, bc);
                 }
             }
         }
@@ -583,7 +585,8 @@ size_t pg__quant_matmul_scratch_size(const pg__tensor *w, int64_t m, int64_t nco
 }
 
 void pg__quant_matmul_cols_qs(const pg__tensor *w, const void *qx, int64_t m, float *y,
-                              int64_t ldy, int64_t n0, int64_t n1, void *scratch)
+                              int64_t ldy, int64_t n0, int64_t n1, void *scratch,
+                              const float *bias)
 {
     act_layout l;
     if (m <= 0 || n1 <= n0 || !act_layout_of(m, w->cols, &l)) {
@@ -592,9 +595,14 @@ void pg__quant_matmul_cols_qs(const pg__tensor *w, const void *qx, int64_t m, fl
     const pg__qkernels *k = kernels();
     act_planes a = act_view(qx, m, &l);
     if (k->gemm_tile && m >= atomic_load_explicit(&g_panel_min_m, memory_order_relaxed)) {
-        matmul_panels(k, w, &a, m, &l, scratch, y, ldy, n0, n1);
-    } else {
-        matmul_tiles(k, w, &a.x, m, &l, scratch, chunk_rows(w, k->nr, n1 - n0), y, ldy, n0, n1);
+        matmul_panels(k, w, &a, m, &l, scratch, y, ldy, n0, n1, bias);
+        return;
+    }
+    matmul_tiles(k, w, &a.x, m, &l, scratch, chunk_rows(w, k->nr, n1 - n0), y, ldy, n0, n1);
+    for (int64_t i = 0; bias && i < m; i++) {
+        for (int64_t n = n0; n < n1; n++) {
+            y[i * ldy + n] += bias[n];
+        }
     }
 }
 
@@ -612,7 +620,7 @@ pg_status pg__quant_matmul_cols_q(const pg__tensor *w, const void *qx, int64_t m
     if (!ws) {
         return PG_ERR_OUT_OF_MEMORY;
     }
-    pg__quant_matmul_cols_qs(w, qx, m, y, ldy, n0, n1, ws);
+    pg__quant_matmul_cols_qs(w, qx, m, y, ldy, n0, n1, ws, NULL);
     pg__aligned_free(ws);
     return PG_OK;
 }
@@ -637,6 +645,6 @@ void pg__quant_matmul_cols(const pg__tensor *w, const float *x, int64_t ldx, int
         return;
     }
     pg__quant_act_rows(x, ldx, m, w->cols, mem, 0, m);
-    pg__quant_matmul_cols_qs(w, mem, m, y, ldy, n0, n1, (char *)mem + act);
+    pg__quant_matmul_cols_qs(w, mem, m, y, ldy, n0, n1, (char *)mem + act, NULL);
     pg__aligned_free(mem);
 }

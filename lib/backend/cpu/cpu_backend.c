@@ -176,8 +176,7 @@ static void quant_cols_task(void *ctx, int64_t t, int thread)
     int64_t n0 = t * mt->n_chunk;
     int64_t n1 = n0 + mt->n_chunk < mt->g.n ? n0 + mt->n_chunk : mt->g.n;
     pg__quant_matmul_cols_qs(mt->w, mt->qx, mt->g.m, mt->g.y, mt->g.ldy, n0, n1,
-                             mt->cb->scratch[thread]);
-    add_bias(mt, n0, n1);
+                             mt->cb->scratch[thread], mt->g.bias);
 }
 
 /* Splits n columns into about `per_thread` tasks per thread, in multiples of `align`. */

@@ -296,7 +296,7 @@ PG_AI void gemm_block(const pg__qg_rows *x, const int8_t *const xr[MR], const ui
 }
 
 PG_AI void gemm_rc(const pg__qg_rows *x, const uint8_t *sl, int64_t nb, const int R, int C,
-                   float *y, int64_t ldy, int accumulate)
+                   float *y, int64_t ldy, int accumulate, const float *bias)
 {
     __m512 fa[MR][2];
     const int8_t *xr[MR];
@@ -320,21 +320,25 @@ PG_AI void gemm_rc(const pg__qg_rows *x, const uint8_t *sl, int64_t nb, const in
             v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, yr));
             v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, yr + 16));
         }
+        if (bias) { /* after the last chunk's sum, as a separate bias pass would add it */
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, bias));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, bias + 16));
+        }
         _mm512_mask_storeu_ps(yr, m0, v0);
         _mm512_mask_storeu_ps(yr + 16, m1, v1);
     }
 }
 
 static void gemm_tile(const pg__qg_rows *x, const uint8_t *sliver, int64_t nb, int R, int C,
-                      float *y, int64_t ldy, int accumulate)
+                      float *y, int64_t ldy, int accumulate, const float *bias)
 {
     switch (R) {
-    case 6: gemm_rc(x, sliver, nb, 6, C, y, ldy, accumulate); return;
-    case 5: gemm_rc(x, sliver, nb, 5, C, y, ldy, accumulate); return;
-    case 4: gemm_rc(x, sliver, nb, 4, C, y, ldy, accumulate); return;
-    case 3: gemm_rc(x, sliver, nb, 3, C, y, ldy, accumulate); return;
-    case 2: gemm_rc(x, sliver, nb, 2, C, y, ldy, accumulate); return;
-    default: gemm_rc(x, sliver, nb, 1, C, y, ldy, accumulate); return;
+    case 6: gemm_rc(x, sliver, nb, 6, C, y, ldy, accumulate, bias); return;
+    case 5: gemm_rc(x, sliver, nb, 5, C, y, ldy, accumulate, bias); return;
+    case 4: gemm_rc(x, sliver, nb, 4, C, y, ldy, accumulate, bias); return;
+    case 3: gemm_rc(x, sliver, nb, 3, C, y, ldy, accumulate, bias); return;
+    case 2: gemm_rc(x, sliver, nb, 2, C, y, ldy, accumulate, bias); return;
+    default: gemm_rc(x, sliver, nb, 1, C, y, ldy, accumulate, bias); return;
     }
 }
 

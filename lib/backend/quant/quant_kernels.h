@@ -95,13 +95,14 @@ typedef struct pg__qkernels {
      * rows [n0, n0 + ncols) and pairs [p0, p0 + np) of a matrix (quant plane `q` with
      * `qrow` bytes a row, scale plane `s` with `srow` f16 a row) to `dst`, sliver after
      * sliver (2 * np * PG__QG_BLOCK_BYTES bytes each). `gemm_tile` computes R <= MR rows x
-     * C <= NR columns over nb blocks of one sliver and stores (accumulate = 0) or adds to y.
+     * C <= NR columns over nb blocks of one sliver and stores (accumulate = 0) or adds to y,
+     * plus bias[c] when bias is not NULL.
      */
     void (*gemm_pack)(const uint8_t *q, size_t qrow, const uint16_t *s, size_t srow,
                       int is_q4, int64_t n0, int64_t ncols, int64_t p0, int64_t np,
                       uint8_t *dst);
     void (*gemm_tile)(const pg__qg_rows *x, const uint8_t *sliver, int64_t nb, int R, int C,
-                      float *y, int64_t ldy, int accumulate);
+                      float *y, int64_t ldy, int accumulate, const float *bias);
 } pg__qkernels;
 
 /* Each returns its table, or NULL when the variant was not compiled for this target. The
