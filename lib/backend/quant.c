@@ -572,15 +572,22 @@ bool pg__quant_has_panel_gemm(void)
     return kernels()->gemm_tile != NULL;
 }
 
+/* Whether pg__quant_matmul_cols_qs runs the panel GEMM for m rows. */
+static bool use_panels(const pg__qkernels *k, int64_t m)
+{
+    return k->gemm_tile && m >= atomic_load_explicit(&g_panel_min_m, memory_order_relaxed);
+}
+
 size_t pg__quant_matmul_scratch_size(const pg__tensor *w, int64_t m, int64_t ncols)
 {
     act_layout l;
-    size_t tiles, panels;
+    size_t tiles, panels = 0;
     if (!w || (w->dtype != PG__Q8 && w->dtype != PG__Q4) || ncols <= 0 ||
         !act_layout_of(m, w->cols, &l) || !tile_scratch_bytes(w, &l, ncols, &tiles) ||
-        !panel_scratch_bytes(&l, ncols, &panels)) {
+        (use_panels(kernels(), m) && !panel_scratch_bytes(&l, ncols, &panels))) {
         return 0;
     }
+    /* decode-sized calls get only what the tiles need (the panel is hundreds of KB) */
     return tiles > panels ? tiles : panels;
 }
 
@@ -594,7 +601,7 @@ void pg__quant_matmul_cols_qs(const pg__tensor *w, const void *qx, int64_t m, fl
     }
     const pg__qkernels *k = kernels();
     act_planes a = act_view(qx, m, &l);
-    if (k->gemm_tile && m >= atomic_load_explicit(&g_panel_min_m, memory_order_relaxed)) {
+    if (use_panels(k, m)) {
         matmul_panels(k, w, &a, m, &l, scratch, y, ldy, n0, n1, bias);
         return;
     }

@@ -69,7 +69,8 @@ void pg__quant_matmul_cols_qs(const pg__tensor *w, const void *qx, int64_t m, fl
  * panel GEMM where the variant has one. */
 #define PG__QUANT_PANEL_MIN_M 16
 /* Overrides that threshold process-wide (benchmarks comparing the two paths; INT64_MAX:
- * never the panel GEMM); <= 0 restores PG__QUANT_PANEL_MIN_M. */
+ * never the panel GEMM); <= 0 restores PG__QUANT_PANEL_MIN_M. Like pg__quant_use_kernel,
+ * only while no quantized matmul runs (the scratch size depends on it). */
 void pg__quant_set_panel_min_m(int64_t m);
 /* Whether the kernel variant in use has the panel GEMM. */
 bool pg__quant_has_panel_gemm(void);
