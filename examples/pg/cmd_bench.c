@@ -349,9 +349,10 @@ static void print_table(const bench_report *r)
 {
     const bench_machine *m = r->mach;
     const bench_work *w = &r->work;
-    printf("pg bench: %s, weights %s (%.2f GB as used), %d threads, %d runs after %d warm-up\n",
-           r->info->variant, r->a->dtype_name, (double)r->info->weight_bytes / 1e9, r->threads,
-           r->a->runs, r->a->warmup);
+    printf("pg bench: %s, weights %s (%.2f GB as used), backend %s, %d threads, %d runs after "
+           "%d warm-up\n", r->info->variant, r->a->dtype_name,
+           (double)r->info->weight_bytes / 1e9, r->a->backend ? r->a->backend : "cpu",
+           r->threads, r->a->runs, r->a->warmup);
     if (m->fma_gflops > 0) {
         printf("machine (%s, same threads): fp32 FMA %.0f GFLOP/s, int8 dot %.0f Gop/s, memory "
                "read %.1f GB/s\n", m->isa, m->fma_gflops, m->int8_gops, m->mem_gbs);
@@ -425,6 +426,7 @@ static void print_json(const bench_report *r)
     json_t *o = json_object();
     json_object_set_new(o, "variant", json_string(r->info->variant));
     json_object_set_new(o, "dtype", json_string(r->a->dtype_name));
+    json_object_set_new(o, "backend", json_string(r->a->backend ? r->a->backend : "cpu"));
     json_object_set_new(o, "threads", json_integer(r->threads));
     json_object_set_new(o, "runs", json_integer(r->a->runs));
     json_object_set_new(o, "vision_ms", json_real(r->vision.median));

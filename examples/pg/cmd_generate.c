@@ -70,7 +70,8 @@ static int usage_generate(FILE *f)
             "  --dump-dir DIR     write pixel_values, vision_out, projector_out,\n"
             "                     prefill_logits_last and generated_ids as .npy files\n"
             "                     (in DIR/<image name>/ when there are several images)\n"
-            "  --backend NAME     cpu (default) or ref;  --threads N: compute threads\n");
+            "  --backend NAME     cpu (default), cpu-bf16 (faster, less exact) or ref;\n"
+            "  --threads N        compute threads\n");
     return f == stderr ? 2 : 0;
 }
 
