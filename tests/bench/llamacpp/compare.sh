@@ -1,49 +1,93 @@
 #!/bin/sh
 # Side-by-side of `pg bench` and llama.cpp's `llama-bench` on the same decoder shapes
-# (docs/performance.md). Needs internet (git clone), cmake, a C++ compiler, python3 with
-# numpy. llama.cpp is cloned and built OUTSIDE this project (never vendored):
+# (docs/performance.md, "Side by side with llama.cpp").
 #
-#   tests/bench/llamacpp/compare.sh [WORKDIR] [THREADS]
+# This script does not fetch or build llama.cpp: build it yourself, outside this project, by
+# following llama.cpp's own build documentation (docs/build.md in its tree), with the
+# llama-bench and llama-quantize tools. Then point the script at that build:
 #
-# WORKDIR (default ~/.cache/paligemma-bench/llamacpp) receives the clone, its build and the
-# GGUF files (a 3B f16 GGUF is ~5 GB; q8_0 and q4_0 are made from it with llama-quantize).
-# Prints llama-bench's JSON lines, then pg bench's for bf16 / int8 / q4 (pg must be built:
-# build/examples/pg/pg). LLAMA_CPP_REF selects a commit or tag (default: the default branch).
+#   LLAMA_CPP_SRC=/path/to/llama.cpp LLAMA_CPP_BIN=/path/to/llama.cpp/build/bin \
+#       tests/bench/llamacpp/compare.sh [WORKDIR] [THREADS]
+#
+#   LLAMA_CPP_BIN  directory holding llama-bench and llama-quantize (required)
+#   LLAMA_CPP_SRC  llama.cpp source tree; its gguf-py package writes the GGUF files (required)
+#   WORKDIR        where the GGUF files go (default ~/.cache/paligemma-bench/llamacpp); a 3B
+#                  f16 or bf16 file is ~5.2 GB, q8_0 ~2.8 GB, q4_0 ~1.6 GB
+#   THREADS        threads for both benchmarks (default: nproc)
+#   PG             the pg tool (default build/examples/pg/pg of this checkout)
+#   PYTHON         a python3 with numpy (default /usr/bin/python3 when present, else python3)
+#   RUNS           repetitions of each benchmark (default 3)
+#   DECODE_TOKENS  decode steps of pg bench (default 32, as llama-bench -n 32)
+#   LLAMA_BENCH_ARGS  extra llama-bench arguments, split on spaces (e.g. "-fa 0,1")
+#   BENCH_LOCK     when set, every timed command runs under `flock $BENCH_LOCK` so it does not
+#                  overlap other timing runs on a shared machine
+#
+# Makes random-weight Gemma 2 GGUFs of the PaliGemma 2 3B decoder in f16 and bf16
+# (make_gemma2_gguf.py), then q8_0 and q4_0 from the f16 one (llama-quantize), and prints
+# llama-bench's JSON lines (prefill 1024 tokens; decode 32 tokens) followed by pg bench's JSON
+# lines for bf16 / int8 / q4 (vision + prefill of 1030 tokens + decode).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 work=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/paligemma-bench/llamacpp}
 threads=${2:-$(nproc)}
 pg=${PG:-$root/build/examples/pg/pg}
-mkdir -p "$work"
-cd "$work"
-
-if [ ! -d llama.cpp ]; then
-    git clone --depth 1 ${LLAMA_CPP_REF:+--branch "$LLAMA_CPP_REF"} \
-        https://github.com/ggml-org/llama.cpp.git llama.cpp
+runs=${RUNS:-3}
+decode_tokens=${DECODE_TOKENS:-32}
+extra=${LLAMA_BENCH_ARGS:-}
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
 fi
-cmake -S llama.cpp -B llama.cpp/build -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF \
-    -DLLAMA_CURL=OFF >/dev/null
-cmake --build llama.cpp/build -j "$threads" --target llama-bench llama-quantize >/dev/null
-bin=llama.cpp/build/bin
 
-[ -f gemma2-3b-f16.gguf ] || python3 "$here/make_gemma2_gguf.py" --gguf-py llama.cpp/gguf-py \
-    --variant 3b --dtype f16 --out gemma2-3b-f16.gguf
-[ -f gemma2-3b-bf16.gguf ] || python3 "$here/make_gemma2_gguf.py" --gguf-py llama.cpp/gguf-py \
-    --variant 3b --dtype bf16 --out gemma2-3b-bf16.gguf
+die() {
+    echo "compare.sh: $*" >&2
+    exit 1
+}
+
+[ -n "${LLAMA_CPP_BIN:-}" ] ||
+    die "set LLAMA_CPP_BIN to the directory of an existing llama.cpp build (llama-bench, llama-quantize); build llama.cpp outside this project following its own docs/build.md"
+[ -n "${LLAMA_CPP_SRC:-}" ] ||
+    die "set LLAMA_CPP_SRC to the llama.cpp source tree (its gguf-py package writes the GGUF files)"
+for tool in llama-bench llama-quantize; do
+    [ -x "$LLAMA_CPP_BIN/$tool" ] || die "$LLAMA_CPP_BIN/$tool is missing or not executable"
+done
+[ -f "$LLAMA_CPP_SRC/gguf-py/gguf/__init__.py" ] ||
+    die "$LLAMA_CPP_SRC/gguf-py/gguf not found (LLAMA_CPP_SRC must be a llama.cpp source tree)"
+[ -x "$pg" ] || die "$pg not found: build this project first (meson setup build && ninja -C build) or set PG"
+"$PYTHON" -c 'import numpy' 2>/dev/null || die "$PYTHON has no numpy (set PYTHON)"
+
+# Every timed command goes through this: under the machine-wide lock when BENCH_LOCK is set.
+timed() {
+    if [ -n "${BENCH_LOCK:-}" ]; then flock "$BENCH_LOCK" "$@"; else "$@"; fi
+}
+
+mkdir -p "$work"
+for dt in f16 bf16; do
+    out="$work/gemma2-3b-$dt.gguf"
+    [ -f "$out" ] && continue
+    "$PYTHON" "$here/make_gemma2_gguf.py" --gguf-py "$LLAMA_CPP_SRC/gguf-py" \
+        --variant 3b --dtype "$dt" --out "$out.tmp"
+    mv "$out.tmp" "$out"
+done
 for q in q8_0 q4_0; do
-    [ -f gemma2-3b-$q.gguf ] || "$bin/llama-quantize" gemma2-3b-f16.gguf gemma2-3b-$q.gguf $q
+    out="$work/gemma2-3b-$q.gguf"
+    [ -f "$out" ] && continue
+    "$LLAMA_CPP_BIN/llama-quantize" "$work/gemma2-3b-f16.gguf" "$out.tmp" "$q" >/dev/null
+    mv "$out.tmp" "$out"
 done
 
-echo "# llama-bench: prefill of 1024 tokens (-p 1024 -n 0), decode of 32 (-p 0 -n 32)"
+echo "# llama.cpp llama-bench: prefill of 1024 tokens (-p 1024 -n 0), decode of 32 (-p 0 -n 32)"
+# $extra is split on purpose (several arguments in one variable).
+# shellcheck disable=SC2086
 for m in f16 bf16 q8_0 q4_0; do
-    "$bin/llama-bench" -m gemma2-3b-$m.gguf -t "$threads" -p 1024 -n 0 -o jsonl
-    "$bin/llama-bench" -m gemma2-3b-$m.gguf -t "$threads" -p 0 -n 32 -o jsonl
+    timed "$LLAMA_CPP_BIN/llama-bench" -m "$work/gemma2-3b-$m.gguf" -t "$threads" -r "$runs" \
+        -p 1024 -n 0 $extra -o jsonl
+    timed "$LLAMA_CPP_BIN/llama-bench" -m "$work/gemma2-3b-$m.gguf" -t "$threads" -r "$runs" \
+        -p 0 -n 32 $extra -o jsonl
 done
 
-echo "# pg bench --variant 3b-448 (vision + prefill of 1030 tokens + 32 decode steps)"
+echo "# pg bench --variant 3b-448: vision + prefill of 1030 tokens + $decode_tokens decode steps"
 for dt in bf16 int8 q4; do
-    "$pg" bench --variant 3b-448 --dtype "$dt" --threads "$threads" --runs 3 \
-        --decode-tokens 32 --json
+    timed "$pg" bench --variant 3b-448 --dtype "$dt" --threads "$threads" --runs "$runs" \
+        --decode-tokens "$decode_tokens" --json
 done
