@@ -351,10 +351,16 @@ void pg__quant_matmul_cols_float(const pg__tensor *w, const float *x, int64_t ld
     }
 }
 
-/* The quantized-activation block: [m][npair * 64] int8, then d [m][ns], then c [m][ns]. */
+/*
+ * The quantized-activation block: [m][npair * 64] int8, then d [m][ns], c [m][ns] (float)
+ * and s [m][ns] (int32), then, for the panel GEMM, the per-block tables of every sliver of
+ * PG__QG_MR rows, row-interleaved ([sliver][block][MR]) so that the micro-kernel broadcasts
+ * them from consecutive addresses: d, and the int32 accumulators' start -Z * s for Z = 128
+ * (Q8) and Z = 8 (Q4). Rows past m in the last sliver are zero. Made once per matmul.
+ */
 typedef struct act_layout {
     int64_t npair, ns;
-    size_t q_bytes, s_bytes, total;
+    size_t q_bytes, s_bytes, g_stride, g_bytes, total;
 } act_layout;
 
 static bool act_layout_of(int64_t m, int64_t cols, act_layout *l)
@@ -364,16 +370,35 @@ static bool act_layout_of(int64_t m, int64_t cols, act_layout *l)
     }
     l->npair = row_pairs(cols);
     l->ns = (2 * l->npair + 15) / 16 * 16;
+    l->g_stride = (size_t)(2 * l->npair) * PG__QG_MR;
+    size_t planes, gplanes, slivers = (size_t)((m + PG__QG_MR - 1) / PG__QG_MR);
     return pg__mul_size((size_t)m, (size_t)l->npair * 64, &l->q_bytes) &&
            pg__mul_size((size_t)m, (size_t)l->ns * sizeof(float), &l->s_bytes) &&
-           pg__add_size(l->q_bytes, 2 * l->s_bytes, &l->total);
+           pg__mul_size(l->s_bytes, 3, &planes) &&
+           pg__mul_size(slivers, l->g_stride * sizeof(float), &l->g_bytes) &&
+           pg__mul_size(l->g_bytes, 3, &gplanes) && pg__add_size(l->q_bytes, planes, &l->total) &&
+           pg__add_size(l->total, gplanes, &l->total);
 }
 
-static pg__qx act_view(const void *qx, int64_t m, const act_layout *l)
+/* The buffer's planes (see act_layout). */
+typedef struct act_planes {
+    pg__qx x;
+    float *gd;        /* [sliver][block][MR] d */
+    int32_t *gi[2];   /* [sliver][block][MR] -128 * s (Q8), -8 * s (Q4) */
+} act_planes;
+
+static act_planes act_view(const void *qx, int64_t m, const act_layout *l)
 {
     const int8_t *q = qx;
-    const float *d = (const float *)(const void *)(q + l->q_bytes);
-    pg__qx v = { q, d, d + (size_t)m * (size_t)l->ns, (size_t)l->npair * 64, (size_t)l->ns };
+    /* one view for the writer (pg__quant_act_rows) and the readers: const is dropped here */
+    float *d = (float *)(void *)((char *)(uintptr_t)qx + l->q_bytes);
+    float *c = d + (size_t)m * (size_t)l->ns;
+    int32_t *s = (int32_t *)(void *)(c + (size_t)m * (size_t)l->ns);
+    char *g = (char *)(void *)(s + (size_t)m * (size_t)l->ns);
+    act_planes v = { { q, d, c, s, (size_t)l->npair * 64, (size_t)l->ns },
+                     (float *)(void *)g,
+                     { (int32_t *)(void *)(g + l->g_bytes),
+                       (int32_t *)(void *)(g + 2 * l->g_bytes) } };
     return v;
 }
 
@@ -381,6 +406,20 @@ size_t pg__quant_act_size(int64_t m, int64_t cols)
 {
     act_layout l;
     return act_layout_of(m, cols, &l) ? l.total : 0;
+}
+
+/* Row i's entries of the sliver tables (zeros for rows past m). */
+static void sliver_row(const act_planes *v, const act_layout *l, int64_t i, int64_t m)
+{
+    size_t base = (size_t)(i / PG__QG_MR) * l->g_stride + (size_t)(i % PG__QG_MR);
+    const float *d = v->x.d + (size_t)i * v->x.s_stride;
+    const int32_t *s = v->x.s + (size_t)i * v->x.s_stride;
+    for (int64_t b = 0; b < 2 * l->npair; b++) {
+        size_t at = base + (size_t)b * PG__QG_MR;
+        v->gd[at] = i < m ? d[b] : 0.0f;
+        v->gi[0][at] = i < m ? -128 * s[b] : 0;
+        v->gi[1][at] = i < m ? -8 * s[b] : 0;
+    }
 }
 
 void pg__quant_act_rows(const float *x, int64_t ldx, int64_t m, int64_t cols, void *qx,
@@ -391,10 +430,16 @@ void pg__quant_act_rows(const float *x, int64_t ldx, int64_t m, int64_t cols, vo
         return;
     }
     const pg__qkernels *k = kernels();
-    pg__qx v = act_view(qx, m, &l);
+    act_planes v = act_view(qx, m, &l);
     for (int64_t i = i0; i < i1; i++) {
-        k->quantize_x(x + i * ldx, cols, l.npair, l.ns, (int8_t *)qx + (size_t)i * v.q_stride,
-                      (float *)v.d + (size_t)i * v.s_stride, (float *)v.c + (size_t)i * v.s_stride);
+        size_t so = (size_t)i * v.x.s_stride;
+        k->quantize_x(x + i * ldx, cols, l.npair, l.ns, (int8_t *)qx + (size_t)i * v.x.q_stride,
+                      (float *)v.x.d + so, (float *)v.x.c + so, (int32_t *)v.x.s + so);
+        sliver_row(&v, &l, i, m);
+    }
+    /* whoever quantizes the last row also zeroes the last sliver's padding rows */
+    for (int64_t i = m; i1 == m && i % PG__QG_MR != 0; i++) {
+        sliver_row(&v, &l, i, m);
     }
 }
 
@@ -429,7 +474,8 @@ static void matmul_tiles(const pg__qkernels *k, const pg__tensor *w, const pg__q
         for (int64_t i0 = 0; i0 < m; i0 += k->mr) {
             int R = (int)(m - i0 < k->mr ? m - i0 : k->mr);
             pg__qx xs = { x->q + (size_t)i0 * x->q_stride, x->d + (size_t)i0 * x->s_stride,
-                          x->c + (size_t)i0 * x->s_stride, x->q_stride, x->s_stride };
+                          x->c + (size_t)i0 * x->s_stride, x->s + (size_t)i0 * x->s_stride,
+                          x->q_stride, x->s_stride };
             for (int64_t n = c0; n < c1; n += k->nr) {
                 int C = (int)(c1 - n < k->nr ? c1 - n : k->nr);
                 pg__qw wt = { qplane + (size_t)n * qrow, ws + (n - c0) * ns, qrow, (size_t)ns };
@@ -439,24 +485,149 @@ static void matmul_tiles(const pg__qkernels *k, const pg__tensor *w, const pg__q
     }
 }
 
+/* Tile path scratch: widened scales of one chunk. chunk_rows() <= max(nr, min(n, L2 rows))
+ * for any nr, and every variant's nr <= 4. */
+static bool tile_scratch_bytes(const pg__tensor *w, const act_layout *l, int64_t ncols,
+                               size_t *out)
+{
+    int64_t chunk = (int64_t)(PG__QUANT_CHUNK_BYTES / quant_row_bytes(w->dtype, w->cols));
+    chunk = chunk < ncols ? chunk : ncols;
+    chunk = chunk > 4 ? chunk : 4;
+    return pg__mul_size((size_t)chunk, (size_t)l->ns * sizeof(float), out);
+}
+
+/* ---- panel GEMM (prefill) ---------------------------------------------------------------
+ *
+ * Per task: columns in panels of up to PANEL_COLS, K in chunks of up to panel_pairs() pairs.
+ * Each (panel, chunk) is packed once (gemm_pack; ~PANEL_BYTES, kept in L2), then every
+ * activation sliver of PG__QG_MR rows passes over all its column slivers (the sliver's
+ * activation bytes stay in L1 while the packed weights stream from L2).
+ */
+#define PANEL_COLS 128
+#define PANEL_BYTES ((size_t)384 * 1024)
+
+static int64_t panel_pairs(int64_t npair)
+{
+    int64_t bytes_per_pair = (int64_t)PANEL_COLS * 2 * PG__QG_BLOCK_BYTES / PG__QG_NR;
+    int64_t kcp = (int64_t)PANEL_BYTES / bytes_per_pair;
+    kcp = kcp < 1 ? 1 : kcp;
+    /* Even chunks: avoids a short last chunk */
+    int64_t chunks = (npair + kcp - 1) / kcp;
+    return (npair + chunks - 1) / chunks;
+}
+
+static bool panel_scratch_bytes(const act_layout *l, int64_t ncols, size_t *out)
+{
+    int64_t cols = ncols < PANEL_COLS ? ncols : PANEL_COLS;
+    size_t slivers = (size_t)((cols + PG__QG_NR - 1) / PG__QG_NR);
+    size_t nb = (size_t)(2 * panel_pairs(l->npair));
+    return pg__mul_size(slivers * nb, PG__QG_BLOCK_BYTES, out);
+}
+
+static void matmul_panels(const pg__qkernels *k, const pg__tensor *w, const act_planes *a,
+                          int64_t m, const act_layout *l, uint8_t *panel, float *y, int64_t ldy,
+                          int64_t n0, int64_t n1, const float *bias)
+{
+    const uint8_t *qplane;
+    const uint16_t *splane;
+    row_planes(w, 0, &qplane, &splane);
+    size_t qrow = quant_row_bytes(w->dtype, w->cols), srow = (size_t)l->npair * 2;
+    const int is_q4 = w->dtype == PG__Q4;
+    const int64_t kcp = panel_pairs(l->npair);
+    const pg__qx *x = &a->x;
+
+    for (int64_t c0 = n0; c0 < n1; c0 += PANEL_COLS) {
+        int64_t ncols = n1 - c0 < PANEL_COLS ? n1 - c0 : PANEL_COLS;
+        for (int64_t p0 = 0; p0 < l->npair; p0 += kcp) {
+            int64_t np = l->npair - p0 < kcp ? l->npair - p0 : kcp, nb = 2 * np;
+            k->gemm_pack(qplane, qrow, splane, srow, is_q4, c0, ncols, p0, np, panel);
+            for (int64_t i0 = 0; i0 < m; i0 += PG__QG_MR) {
+                int R = (int)(m - i0 < PG__QG_MR ? m - i0 : PG__QG_MR);
+                size_t g = (size_t)(i0 / PG__QG_MR) * l->g_stride + (size_t)(2 * p0) * PG__QG_MR;
+                pg__qg_rows xr = { x->q + (size_t)i0 * x->q_stride + (size_t)p0 * 64,
+                                   x->q_stride, a->gi[is_q4] + g, a->gd + g };
+                for (int64_t c = 0; c < ncols; c += PG__QG_NR) {
+                    int C = (int)(ncols - c < PG__QG_NR ? ncols - c : PG__QG_NR);
+                    /* the bias goes in with the last K chunk */
+                    const float *bc = bias && p0 + np == l->npair ? bias + c0 + c : NULL;
+                    k->gemm_tile(&xr, panel + (size_t)(c / PG__QG_NR) * (size_t)nb *
+                                                  PG__QG_BLOCK_BYTES,
+                                 nb, R, C, y + i0 * ldy + c0 + c, ldy, p0 > 0, bc);
+                }
+            }
+        }
+    }
+}
+
+static _Atomic int64_t g_panel_min_m = PG__QUANT_PANEL_MIN_M;
+
+void pg__quant_set_panel_min_m(int64_t m)
+{
+    atomic_store_explicit(&g_panel_min_m, m > 0 ? m : PG__QUANT_PANEL_MIN_M,
+                          memory_order_relaxed);
+}
+
+bool pg__quant_has_panel_gemm(void)
+{
+    return kernels()->gemm_tile != NULL;
+}
+
+/* Whether pg__quant_matmul_cols_qs runs the panel GEMM for m rows. */
+static bool use_panels(const pg__qkernels *k, int64_t m)
+{
+    return k->gemm_tile && m >= atomic_load_explicit(&g_panel_min_m, memory_order_relaxed);
+}
+
+size_t pg__quant_matmul_scratch_size(const pg__tensor *w, int64_t m, int64_t ncols)
+{
+    act_layout l;
+    size_t tiles, panels = 0;
+    if (!w || (w->dtype != PG__Q8 && w->dtype != PG__Q4) || ncols <= 0 ||
+        !act_layout_of(m, w->cols, &l) || !tile_scratch_bytes(w, &l, ncols, &tiles) ||
+        (use_panels(kernels(), m) && !panel_scratch_bytes(&l, ncols, &panels))) {
+        return 0;
+    }
+    /* decode-sized calls get only what the tiles need (the panel is hundreds of KB) */
+    return tiles > panels ? tiles : panels;
+}
+
+void pg__quant_matmul_cols_qs(const pg__tensor *w, const void *qx, int64_t m, float *y,
+                              int64_t ldy, int64_t n0, int64_t n1, void *scratch,
+                              const float *bias)
+{
+    act_layout l;
+    if (m <= 0 || n1 <= n0 || !act_layout_of(m, w->cols, &l)) {
+        return;
+    }
+    const pg__qkernels *k = kernels();
+    act_planes a = act_view(qx, m, &l);
+    if (use_panels(k, m)) {
+        matmul_panels(k, w, &a, m, &l, scratch, y, ldy, n0, n1, bias);
+        return;
+    }
+    matmul_tiles(k, w, &a.x, m, &l, scratch, chunk_rows(w, k->nr, n1 - n0), y, ldy, n0, n1);
+    for (int64_t i = 0; bias && i < m; i++) {
+        for (int64_t n = n0; n < n1; n++) {
+            y[i * ldy + n] += bias[n];
+        }
+    }
+}
+
 pg_status pg__quant_matmul_cols_q(const pg__tensor *w, const void *qx, int64_t m, float *y,
                                   int64_t ldy, int64_t n0, int64_t n1)
 {
-    act_layout l;
     if (m <= 0 || n1 <= n0) {
         return PG_OK;
     }
-    if (!act_layout_of(m, w->cols, &l)) {
+    size_t bytes = pg__quant_matmul_scratch_size(w, m, n1 - n0);
+    if (bytes == 0) {
         return pg__error(PG_ERR_INVALID_ARGUMENT, "quantized matmul: bad shape");
     }
-    const pg__qkernels *k = kernels();
-    int64_t chunk = chunk_rows(w, k->nr, n1 - n0);
-    float *ws = pg__aligned_alloc((size_t)chunk * (size_t)l.ns * sizeof *ws);
+    void *ws = pg__aligned_alloc(bytes);
     if (!ws) {
         return PG_ERR_OUT_OF_MEMORY;
     }
-    pg__qx x = act_view(qx, m, &l);
-    matmul_tiles(k, w, &x, m, &l, ws, chunk, y, ldy, n0, n1);
+    pg__quant_matmul_cols_qs(w, qx, m, y, ldy, n0, n1, ws, NULL);
     pg__aligned_free(ws);
     return PG_OK;
 }
@@ -468,12 +639,11 @@ void pg__quant_matmul_cols(const pg__tensor *w, const float *x, int64_t ldx, int
     if (m <= 0 || n1 <= n0 || !act_layout_of(m, w->cols, &l)) {
         return;
     }
-    const pg__qkernels *k = kernels();
-    int64_t chunk = chunk_rows(w, k->nr, n1 - n0);
-    size_t ws_bytes, total;
+    size_t ws_bytes = pg__quant_matmul_scratch_size(w, m, n1 - n0), total;
     void *mem = NULL;
-    if (pg__mul_size((size_t)chunk, (size_t)l.ns * sizeof(float), &ws_bytes) &&
-        pg__add_size(l.total, ws_bytes, &total)) {
+    /* the scratch goes after the activations, 64-byte aligned */
+    size_t act = (l.total + 63) / 64 * 64;
+    if (ws_bytes && pg__add_size(act, ws_bytes, &total)) {
         mem = pg__aligned_alloc(total);
     }
     if (!mem) {
@@ -482,8 +652,6 @@ void pg__quant_matmul_cols(const pg__tensor *w, const float *x, int64_t ldx, int
         return;
     }
     pg__quant_act_rows(x, ldx, m, w->cols, mem, 0, m);
-    pg__qx xv = act_view(mem, m, &l);
-    matmul_tiles(k, w, &xv, m, &l, (float *)(void *)((char *)mem + l.total), chunk, y, ldy,
-                 n0, n1);
+    pg__quant_matmul_cols_qs(w, mem, m, y, ldy, n0, n1, (char *)mem + act, NULL);
     pg__aligned_free(mem);
 }

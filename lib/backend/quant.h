@@ -54,6 +54,26 @@ void pg__quant_act_rows(const float *x, int64_t ldx, int64_t m, int64_t cols, vo
                         int64_t i0, int64_t i1);
 pg_status pg__quant_matmul_cols_q(const pg__tensor *w, const void *qx, int64_t m, float *y,
                                   int64_t ldy, int64_t n0, int64_t n1);
+/*
+ * The same with caller-owned scratch memory (never fails): at least
+ * pg__quant_matmul_scratch_size(w, m, n1 - n0) bytes (0 on overflow), 64-byte aligned, and
+ * an optional bias (y[i][n] += bias[n]; NULL: none). For prefill-sized m (and a kernel
+ * variant that has it) this runs the panel GEMM: weights repacked per task into column
+ * slivers, see quant/quant_kernels.h; the bias is added as the results are stored.
+ */
+size_t pg__quant_matmul_scratch_size(const pg__tensor *w, int64_t m, int64_t ncols);
+void pg__quant_matmul_cols_qs(const pg__tensor *w, const void *qx, int64_t m, float *y,
+                              int64_t ldy, int64_t n0, int64_t n1, void *scratch,
+                              const float *bias);
+/* Below this many activation rows the register-tile kernels run (decode); from it on, the
+ * panel GEMM where the variant has one. */
+#define PG__QUANT_PANEL_MIN_M 16
+/* Overrides that threshold process-wide (benchmarks comparing the two paths; INT64_MAX:
+ * never the panel GEMM); <= 0 restores PG__QUANT_PANEL_MIN_M. Like pg__quant_use_kernel,
+ * only while no quantized matmul runs (the scratch size depends on it). */
+void pg__quant_set_panel_min_m(int64_t m);
+/* Whether the kernel variant in use has the panel GEMM. */
+bool pg__quant_has_panel_gemm(void);
 
 /* Kernel variants, best first ("avx512vnni", "avx2", "scalar"), NULL-terminated. */
 const char *const *pg__quant_kernel_names(void);

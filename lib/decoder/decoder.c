@@ -6,8 +6,18 @@
 #include <string.h>
 
 /* The feed-forward block runs over at most this many rows at a time: its [rows][ffn]
- * intermediates are the largest activations (a 896 px prompt of 4100 rows would need 300 MB). */
-#define MLP_CHUNK_ROWS 512
+ * intermediates are the largest activations (a 896 px prompt of 4100 rows would need
+ * 300 MB). A 448 px prompt (~1030 rows) fits in one chunk; longer ones are cut into equal
+ * chunks (mlp_chunk_rows), since a small last chunk would run the weights through the
+ * matmul once more for a few rows (each call streams/packs all of W). */
+#define MLP_CHUNK_ROWS 1040
+
+/* Rows per feed-forward chunk for n rows: n split into equal parts of <= MLP_CHUNK_ROWS. */
+static int64_t mlp_chunk_rows(int64_t n)
+{
+    int64_t parts = (n + MLP_CHUNK_ROWS - 1) / MLP_CHUNK_ROWS;
+    return parts > 1 ? (n + parts - 1) / parts : n;
+}
 
 /* Activations of one forward call over n rows. */
 typedef struct dec_scratch {
@@ -15,7 +25,7 @@ typedef struct dec_scratch {
     float *q, *att;  /* [n][H*hd] */
     float *k, *v;    /* [n][K*hd] */
     float *o;        /* [n][D] */
-    float *gate, *up; /* [min(n, MLP_CHUNK_ROWS)][F] */
+    float *gate, *up; /* [mlp_chunk_rows(n)][F] */
     int32_t *pos;    /* RoPE positions [n] */
 } dec_scratch;
 
@@ -52,7 +62,7 @@ static pg_status scratch_alloc(dec_scratch *s, const pg__text_config *tc, int64_
     s->k = alloc_rows(n, kw);
     s->v = alloc_rows(n, kw);
     s->o = alloc_rows(n, tc->hidden);
-    const int64_t chunk = n < MLP_CHUNK_ROWS ? n : MLP_CHUNK_ROWS;
+    const int64_t chunk = mlp_chunk_rows(n);
     s->gate = alloc_rows(chunk, tc->ffn);
     s->up = alloc_rows(chunk, tc->ffn);
     s->pos = pg__malloc_array((size_t)n, sizeof(int32_t));
@@ -135,8 +145,9 @@ static pg_status mlp_block(const pg_model *m, int32_t li, float *x, int64_t n, d
     const int64_t f = tc->ffn;
     pg_status st = be->ops->rms_norm(be, s->a, d, x, d, n, d, &l->pre_ff_norm, tc->rms_eps);
 
-    for (int64_t r0 = 0; r0 < n && st == PG_OK; r0 += MLP_CHUNK_ROWS) {
-        const int64_t rows = n - r0 < MLP_CHUNK_ROWS ? n - r0 : MLP_CHUNK_ROWS;
+    const int64_t chunk = mlp_chunk_rows(n);
+    for (int64_t r0 = 0; r0 < n && st == PG_OK; r0 += chunk) {
+        const int64_t rows = n - r0 < chunk ? n - r0 : chunk;
         const float *a = s->a + r0 * d;
         float *o = s->o + r0 * d;
         st = be->ops->matmul(be, s->gate, f, a, d, rows, &l->gate_w, NULL);

@@ -8,7 +8,9 @@
  *
  * "cpu backend" rows go through the backend's matmul (what the model runs); "kernel" rows
  * use the two-step quant API directly (activations quantized once, columns split over the
- * threads). Reports the best of R repetitions. Not a test: a meson benchmark().
+ * threads). For M >= PG__QUANT_PANEL_MIN_M a variant with the panel GEMM (prefill) is also
+ * timed with its register tiles ("... tiles"), the path decode uses. Reports the best of R
+ * repetitions. Not a test: a meson benchmark().
  */
 #include "backend/quant.h"
 
@@ -85,7 +87,7 @@ static void report(const char *what, const char *how, int64_t m, int64_t n, int6
                    double ms, size_t weight_bytes)
 {
     double ops = 2.0 * (double)m * (double)n * (double)k;
-    printf("%-5s %-19s M=%-5lld N=%-6lld K=%-5lld %9.3f ms %8.1f Gop/s %7.1f GB/s\n", what, how,
+    printf("%-5s %-23s M=%-5lld N=%-6lld K=%-5lld %9.3f ms %8.1f Gop/s %7.1f GB/s\n", what, how,
            (long long)m, (long long)n, (long long)k, ms, ops / ms / 1e6,
            (double)weight_bytes / ms / 1e6);
 }
@@ -146,14 +148,22 @@ static void run_case(const bench_case *c, pg__backend *be, int threads, int reps
                 (!strcmp(*name, "scalar") && c->m > 16)) { /* scalar prefill: minutes */
                 continue;
             }
-            double best = 1e30;
-            for (int r = 0; r < reps + 1; r++) {
-                double t = time_quant(&w, x, y, c->m, threads);
-                best = r > 0 && t < best ? t : best;
+            /* pass 0: the automatic path; pass 1: the register tiles at prefill sizes */
+            for (int tiles = 0; tiles < 2; tiles++) {
+                if (tiles && (c->m < PG__QUANT_PANEL_MIN_M || !pg__quant_has_panel_gemm())) {
+                    continue;
+                }
+                pg__quant_set_panel_min_m(tiles ? INT64_MAX : 0);
+                double best = 1e30;
+                for (int r = 0; r < reps + 1; r++) {
+                    double t = time_quant(&w, x, y, c->m, threads);
+                    best = r > 0 && t < best ? t : best;
+                }
+                char how[40];
+                snprintf(how, sizeof how, "kernel %s%s", *name, tiles ? " tiles" : "");
+                report(q ? "q4" : "q8", how, c->m, c->n, c->k, best, size);
             }
-            char how[32];
-            snprintf(how, sizeof how, "kernel %s", *name);
-            report(q ? "q4" : "q8", how, c->m, c->n, c->k, best, size);
+            pg__quant_set_panel_min_m(0);
         }
         pg__quant_use_kernel(NULL);
         pg__aligned_free(buf);

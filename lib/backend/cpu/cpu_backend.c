@@ -32,6 +32,8 @@ typedef struct cpu_backend {
     pthread_mutex_t lock;
     float **scratch;       /* one 64-byte aligned buffer per thread */
     size_t scratch_floats; /* size of each */
+    void *qact;            /* quantized activations of a prefill matmul (shared) */
+    size_t qact_bytes;
 } cpu_backend;
 
 static cpu_backend *cpu(pg__backend *be)
@@ -108,6 +110,7 @@ typedef struct matmul_task {
     int64_t n_ntasks;  /* tasks along n */
     int64_t panels;    /* packed panels along n (gemm) */
     int64_t m_chunk;   /* rows per task (gemm) */
+    const void *qx;    /* quantized activations (quantized-weight prefill) */
 } matmul_task;
 
 static void gemm_task(void *ctx, int64_t t, int thread)
@@ -135,13 +138,8 @@ static void gemv_task(void *ctx, int64_t t, int thread)
     mt->cb->kern->gemv(&mt->g, n0, n1);
 }
 
-static void quant_task(void *ctx, int64_t t, int thread)
+static void add_bias(const matmul_task *mt, int64_t n0, int64_t n1)
 {
-    (void)thread;
-    matmul_task *mt = ctx;
-    int64_t n0 = t * mt->n_chunk;
-    int64_t n1 = n0 + mt->n_chunk < mt->g.n ? n0 + mt->n_chunk : mt->g.n;
-    pg__quant_matmul_cols(mt->w, mt->g.x, mt->g.ldx, mt->g.m, mt->g.y, mt->g.ldy, n0, n1);
     for (int64_t i = 0; mt->g.bias && i < mt->g.m; i++) {
         float *yi = mt->g.y + i * mt->g.ldy;
         for (int64_t n = n0; n < n1; n++) {
@@ -150,11 +148,74 @@ static void quant_task(void *ctx, int64_t t, int thread)
     }
 }
 
+/* Decode-sized quantized matmul: each task quantizes its (few) activation rows itself. */
+static void quant_task(void *ctx, int64_t t, int thread)
+{
+    (void)thread;
+    matmul_task *mt = ctx;
+    int64_t n0 = t * mt->n_chunk;
+    int64_t n1 = n0 + mt->n_chunk < mt->g.n ? n0 + mt->n_chunk : mt->g.n;
+    pg__quant_matmul_cols(mt->w, mt->g.x, mt->g.ldx, mt->g.m, mt->g.y, mt->g.ldy, n0, n1);
+    add_bias(mt, n0, n1);
+}
+
+/* Prefill-sized: the activations are quantized once (row tasks), then column tasks share
+ * them, each with its thread's scratch for the packed weight panels. */
+static void quant_act_task(void *ctx, int64_t t, int thread)
+{
+    (void)thread;
+    matmul_task *mt = ctx;
+    int64_t i0 = t * mt->m_chunk;
+    int64_t i1 = i0 + mt->m_chunk < mt->g.m ? i0 + mt->m_chunk : mt->g.m;
+    pg__quant_act_rows(mt->g.x, mt->g.ldx, mt->g.m, mt->g.k, mt->cb->qact, i0, i1);
+}
+
+static void quant_cols_task(void *ctx, int64_t t, int thread)
+{
+    matmul_task *mt = ctx;
+    int64_t n0 = t * mt->n_chunk;
+    int64_t n1 = n0 + mt->n_chunk < mt->g.n ? n0 + mt->n_chunk : mt->g.n;
+    pg__quant_matmul_cols_qs(mt->w, mt->qx, mt->g.m, mt->g.y, mt->g.ldy, n0, n1,
+                             mt->cb->scratch[thread], mt->g.bias);
+}
+
 /* Splits n columns into about `per_thread` tasks per thread, in multiples of `align`. */
 static int64_t column_chunk(int64_t n, int nthreads, int per_thread, int64_t align)
 {
     int64_t chunk = cdiv(n, (int64_t)nthreads * per_thread);
     return cdiv(chunk, align) * align;
+}
+
+/* Quantized weights, m >= PG__QUANT_PANEL_MIN_M: two pool runs under one lock. */
+static pg_status quant_prefill(cpu_backend *cb, matmul_task *mt)
+{
+    int nt = threads(cb);
+    /* A few column tasks per thread (balance), in multiples of 32 columns (the kernels'
+     * sliver width). */
+    mt->n_chunk = column_chunk(mt->g.n, nt, 3, 32);
+    size_t act = pg__quant_act_size(mt->g.m, mt->g.k);
+    size_t scratch = pg__quant_matmul_scratch_size(mt->w, mt->g.m, mt->n_chunk);
+    if (act == 0 || scratch == 0) {
+        return pg__error(PG_ERR_INVALID_ARGUMENT, "matmul %s: shape too large",
+                         mt->w->name ? mt->w->name : "");
+    }
+    pthread_mutex_lock(&cb->lock);
+    pg_status st = ensure_scratch(cb, (scratch + sizeof(float) - 1) / sizeof(float));
+    if (st == PG_OK && act > cb->qact_bytes) {
+        pg__aligned_free(cb->qact);
+        cb->qact_bytes = 0;
+        cb->qact = pg__aligned_alloc(act);
+        st = cb->qact ? PG_OK : PG_ERR_OUT_OF_MEMORY;
+        cb->qact_bytes = cb->qact ? act : 0;
+    }
+    if (st == PG_OK) {
+        mt->qx = cb->qact;
+        mt->m_chunk = cdiv(mt->g.m, (int64_t)nt * 4);
+        pg__pool_run(cb->pool, quant_act_task, mt, cdiv(mt->g.m, mt->m_chunk));
+        pg__pool_run(cb->pool, quant_cols_task, mt, cdiv(mt->g.n, mt->n_chunk));
+    }
+    pthread_mutex_unlock(&cb->lock);
+    return st;
 }
 
 static pg_status cpu_matmul(pg__backend *be, float *y, int64_t ldy, const float *x,
@@ -182,9 +243,10 @@ static pg_status cpu_matmul(pg__backend *be, float *y, int64_t ldy, const float 
         }
     }
     int nt = threads(cb);
-    if (!pg__dtype_is_plain(w->dtype)) {
-        /* quant.c quantizes x once per call of pg__quant_matmul_cols, so prefill-sized x
-         * gets fewer, larger column tasks (still several per thread for balance). */
+    if (!pg__dtype_is_plain(w->dtype) && m >= PG__QUANT_PANEL_MIN_M) {
+        st = quant_prefill(cb, &mt);
+    } else if (!pg__dtype_is_plain(w->dtype)) {
+        /* Few rows: each task quantizes them itself (cheap), no shared buffer. */
         mt.n_chunk = column_chunk(w->rows, nt, m <= 4 ? 8 : 4, 16);
         st = run(cb, 0, quant_task, &mt, cdiv(w->rows, mt.n_chunk));
     } else if (m <= k->gemv_max_m) {
@@ -620,6 +682,7 @@ static void cpu_destroy(pg__backend *be)
         }
     }
     free(cb->scratch);
+    pg__aligned_free(cb->qact);
     pg__pool_destroy(cb->pool);
     pthread_mutex_destroy(&cb->lock);
     free(cb);

@@ -16,7 +16,7 @@ static int round_clamp127(float v)
 }
 
 void pg__quantize_x_generic(const float *x, int64_t cols, int64_t npair, int64_t ns,
-                            int8_t *q, float *d, float *c)
+                            int8_t *q, float *d, float *c, int32_t *s)
 {
     for (int64_t p = 0; p < npair; p++) {
         for (int half = 0; half < 2; half++) {
@@ -35,11 +35,13 @@ void pg__quantize_x_generic(const float *x, int64_t cols, int64_t npair, int64_t
             }
             d[b] = amax / 127.0f;
             c[b] = d[b] * (float)sum;
+            s[b] = sum;
         }
     }
     for (int64_t b = 2 * npair; b < ns; b++) {
         d[b] = 0.0f;
         c[b] = 0.0f;
+        s[b] = 0;
     }
 }
 
@@ -106,6 +108,6 @@ static void tile_q4(const pg__qx *x, const pg__qw *w, int64_t npair, int64_t ns,
 const pg__qkernels *pg__qkernels_scalar(void)
 {
     static const pg__qkernels k = { "scalar", 4, 4, pg__quantize_x_generic,
-                                    pg__widen_scales_generic, tile_q8, tile_q4 };
+                                    pg__widen_scales_generic, tile_q8, tile_q4, NULL, NULL };
     return &k;
 }
