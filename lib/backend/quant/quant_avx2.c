@@ -137,7 +137,7 @@ static void widen_scales(const uint16_t *src, int64_t n, float *dst)
 const pg__qkernels *pg__qkernels_avx2(void)
 {
     static const pg__qkernels k = { "avx2", 2, 2, pg__quantize_x_generic, widen_scales, tile_q8,
-                                    tile_q4, NULL, NULL };
+                                    tile_q4, NULL, NULL, NULL };
     return &k;
 }
 

@@ -429,10 +429,72 @@ static void widen_scales(const uint16_t *src, int64_t n, float *dst)
     }
 }
 
+/* {s[0], s[1]} of two f16 values widened and broadcast like bcast_pair. */
+PG_AI __m512 bcast_pair_f16(const uint16_t *s)
+{
+    int32_t two;
+    memcpy(&two, s, sizeof two);
+    __m128 f = _mm_cvtph_ps(_mm_cvtsi32_si128(two));
+    return _mm512_castpd_ps(_mm512_broadcastsd_pd(_mm_castps_pd(f)));
+}
+
+/*
+ * One activation row (decode) over C weight rows, the f16 scales read in place: per pair
+ * one vpdpbusd, a convert, the scale product and an FMA, plus the offset term
+ * dw * (dx * sum(q_x)) accumulated beside it (each pair's two values fill 8 lanes each, so
+ * that sum comes out 8 times). Weight rows are prefetched ~9 KiB ahead (the rows are short
+ * and read once; the hardware prefetcher alone restarts too late).
+ */
+PG_AI void row1_c(const pg__qx *x, const uint8_t *q, size_t qrow, const uint16_t *s16,
+                  size_t srow, int64_t npair, const int C, const int is_q4, float *y)
+{
+    __m512 acc[4], cor[4];
+    _Pragma("GCC unroll 4")
+    for (int c = 0; c < C; c++) {
+        acc[c] = _mm512_setzero_ps();
+        cor[c] = _mm512_setzero_ps();
+    }
+    const size_t ahead = (size_t)(is_q4 ? 2 * C : C) * qrow;
+    for (int64_t p = 0; p < npair; p++) {
+        __m512i xv = _mm512_loadu_si512((const void *)(x->q + p * 64));
+        __m512 dx = bcast_pair(x->d + 2 * p), xc = bcast_pair(x->c + 2 * p);
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < C; c++) {
+            const uint8_t *row = q + (size_t)c * qrow;
+            _mm_prefetch((const char *)row + ahead + p * (is_q4 ? 32 : 64), _MM_HINT_NTA);
+            __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(),
+                                              load_weights(row, p, is_q4), xv);
+            __m512 ws = bcast_pair_f16(s16 + (size_t)c * srow + 2 * p);
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dx, ws), acc[c]);
+            cor[c] = _mm512_fmadd_ps(ws, xc, cor[c]);
+        }
+    }
+    const float z = is_q4 ? 8.0f : 128.0f;
+    _Pragma("GCC unroll 4")
+    for (int c = 0; c < C; c++) {
+        y[c] = _mm512_reduce_add_ps(acc[c]) - z * (_mm512_reduce_add_ps(cor[c]) * 0.125f);
+    }
+}
+
+static void row1(const pg__qx *x, const uint8_t *q, size_t qrow, const uint16_t *s16,
+                 size_t srow, int64_t npair, int C, int is_q4, float *y)
+{
+    switch ((C == 4 ? 8 : C) + is_q4) {
+    case 8: row1_c(x, q, qrow, s16, srow, npair, 4, 0, y); return;
+    case 9: row1_c(x, q, qrow, s16, srow, npair, 4, 1, y); return;
+    default:
+        for (int c = 0; c < C; c++) {
+            row1_c(x, q + (size_t)c * qrow, qrow, s16 + (size_t)c * srow, srow, npair, 1,
+                   is_q4, y + c);
+        }
+        return;
+    }
+}
+
 const pg__qkernels *pg__qkernels_avx512(void)
 {
     static const pg__qkernels k = { "avx512vnni", 4, 4, quantize_x, widen_scales, tile_q8,
-                                    tile_q4, gemm_pack, gemm_tile };
+                                    tile_q4, gemm_pack, gemm_tile, row1 };
     return &k;
 }
 

@@ -103,6 +103,13 @@ typedef struct pg__qkernels {
                       uint8_t *dst);
     void (*gemm_tile)(const pg__qg_rows *x, const uint8_t *sliver, int64_t nb, int R, int C,
                       float *y, int64_t ldy, int accumulate, const float *bias);
+    /*
+     * One activation row (decode), NULL where the variant has none: y[c] for the C <= nr
+     * weight rows at `q` (`qrow` bytes a row), reading their f16 scales in place (`s16`,
+     * `srow` values a row) instead of a widened copy; Q4 when is_q4.
+     */
+    void (*row1)(const pg__qx *x, const uint8_t *q, size_t qrow, const uint16_t *s16,
+                 size_t srow, int64_t npair, int C, int is_q4, float *y);
 } pg__qkernels;
 
 /* Each returns its table, or NULL when the variant was not compiled for this target. The

@@ -108,6 +108,7 @@ static void tile_q4(const pg__qx *x, const pg__qw *w, int64_t npair, int64_t ns,
 const pg__qkernels *pg__qkernels_scalar(void)
 {
     static const pg__qkernels k = { "scalar", 4, 4, pg__quantize_x_generic,
-                                    pg__widen_scales_generic, tile_q8, tile_q4, NULL, NULL };
+                                    pg__widen_scales_generic, tile_q8, tile_q4, NULL, NULL,
+                                    NULL };
     return &k;
 }
