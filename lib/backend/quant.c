@@ -462,21 +462,15 @@ static void matmul_tiles(const pg__qkernels *k, const pg__tensor *w, const pg__q
     int64_t ns = l->ns;
     void (*tile)(const pg__qx *, const pg__qw *, int64_t, int64_t, int, int, float *,
                  int64_t) = w->dtype == PG__Q4 ? k->tile_q4 : k->tile_q8;
-    if (m == 1 && k->row1) {
-        /* decode: the scales are read in place, no widened copy (a pass of its own that
-         * was ~10 % of a Q4 decode step) */
-        for (int64_t n = n0; n < n1; n += k->nr) {
-            int C = (int)(n1 - n < k->nr ? n1 - n : k->nr);
-            k->row1(x, qplane + (size_t)n * qrow, qrow, splane + (size_t)n * srow, srow,
-                    l->npair, C, w->dtype == PG__Q4, y + n);
-        }
-        return;
-    }
+    /* Single activation rows (decode, or the last row of a few) go to the variant's row1
+     * kernel, which reads the f16 scales in place: for m == 1 no widened copy is made (a
+     * pass of its own that was ~10 % of a Q4 decode step). */
+    const bool widen = m > 1 || !k->row1;
 
     for (int64_t c0 = n0; c0 < n1; c0 += chunk) {
         int64_t c1 = c0 + chunk < n1 ? c0 + chunk : n1;
         /* Widen this chunk's f16 scales once; every activation row reuses them. */
-        for (int64_t n = c0; n < c1; n++) {
+        for (int64_t n = c0; widen && n < c1; n++) {
             float *dst = ws + (n - c0) * ns;
             k->widen_scales(splane + (size_t)n * srow, 2 * l->npair, dst);
             memset(dst + 2 * l->npair, 0, (size_t)(ns - 2 * l->npair) * sizeof *dst);
@@ -488,6 +482,11 @@ static void matmul_tiles(const pg__qkernels *k, const pg__tensor *w, const pg__q
                           x->q_stride, x->s_stride };
             for (int64_t n = c0; n < c1; n += k->nr) {
                 int C = (int)(c1 - n < k->nr ? c1 - n : k->nr);
+                if (R == 1 && k->row1) {
+                    k->row1(&xs, qplane + (size_t)n * qrow, qrow, splane + (size_t)n * srow,
+                            srow, l->npair, C, w->dtype == PG__Q4, y + i0 * ldy + n);
+                    continue;
+                }
                 pg__qw wt = { qplane + (size_t)n * qrow, ws + (n - c0) * ns, qrow, (size_t)ns };
                 tile(&xs, &wt, l->npair, ns, R, C, y + i0 * ldy + n, ldy);
             }

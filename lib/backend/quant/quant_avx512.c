@@ -52,29 +52,7 @@ PG_AI void tile_rc(const pg__qx *x, const pg__qw *w, int64_t npair, int64_t ns, 
             acc[r][c] = _mm512_setzero_ps();
         }
     }
-    if (R == 1) {
-        /* One activation row (decode): the pair's scale product is formed in registers
-         * from two 64-bit broadcasts, with no store to `prod` and reload (a narrow load
-         * from a wide store just written cannot be store-forwarded and stalls). */
-        for (int64_t p = 0; p < npair; p++) {
-            __m512i xv = _mm512_loadu_si512((const void *)(x->q + p * 64));
-            __m512 dx = bcast_pair(x->d + 2 * p);
-            _Pragma("GCC unroll 4")
-            for (int c = 0; c < C; c++) {
-                /* The rows are short (1-2 KiB) and read once: fetch a row ~9 KiB ahead
-                 * (the next tile's for Q8, the one after for Q4) at the same spot; the
-                 * hardware prefetcher alone restarts too late (decode: 101 -> 72 ms per
-                 * 3B token for Q8, 73 -> 49 ms for Q4 on 2 threads). */
-                const uint8_t *ahead = w->q + (size_t)(c + (is_q4 ? 2 * C : C)) * w->q_stride;
-                _mm_prefetch((const char *)ahead + p * (is_q4 ? 32 : 64), _MM_HINT_NTA);
-                __m512i wv = load_weights(w->q + (size_t)c * w->q_stride, p, is_q4);
-                __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wv, xv);
-                __m512 sc = _mm512_mul_ps(dx, bcast_pair(w->s + (size_t)c * w->s_stride + 2 * p));
-                acc[0][c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), sc, acc[0][c]);
-            }
-        }
-    }
-    for (int64_t g = 0; R > 1 && g < npair; g += 8) {
+    for (int64_t g = 0; g < npair; g += 8) {
         /* d and s are zero-padded to ns >= 2 g + 16 floats */
         __m512 wsg[4];
         _Pragma("GCC unroll 4")
