@@ -80,6 +80,8 @@ int golden_read_cases(const char *path, golden_case **out)
                               : (int)json_integer_value(json_object_get(greedy,
                                                                         "num_new_tokens"));
         gc[i].seq_len = (int)json_integer_value(json_object_get(c, "seq_len"));
+        gc[i].hf_bf16_logit_dev =
+            json_number_value(json_object_get(c, "hf_bf16_compute_logit_dev"));
     }
     json_decref(root);
     *out = gc;

@@ -34,6 +34,9 @@ typedef struct golden_case {
     int robust_prefix_len;
     int n_steps;
     int seq_len;
+    /* max |prefill logit - float32 golden| of transformers run in bfloat16 on this case
+     * (cases.json hf_bf16_compute_logit_dev; 0 when absent) */
+    double hf_bf16_logit_dev;
 } golden_case;
 
 /* Reads cases.json (or a shared golden manifest.json); returns the count, -1 on error. */

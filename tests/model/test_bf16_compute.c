@@ -22,30 +22,12 @@
 
 #include "paligemma.h"
 
-#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* hf_bf16_compute_logit_dev of case `id` in cases.json (0 when absent). */
-static double hf_dev(const char *cases_path, const char *id)
-{
-    json_t *root = json_load_file(cases_path, 0, NULL);
-    json_t *cases = json_object_get(root, "cases");
-    double v = 0;
-    for (size_t i = 0; i < json_array_size(cases); i++) {
-        json_t *c = json_array_get(cases, i);
-        if (strcmp(json_string_value(json_object_get(c, "id")), id) == 0) {
-            v = json_number_value(json_object_get(c, "hf_bf16_compute_logit_dev"));
-        }
-    }
-    json_decref(root);
-    return v;
-}
-
 static void check_case(pg_model *m, const char *golden, const char *images,
-                       const char *cases_path, const golden_case *c, double *sum_ours,
-                       double *sum_hf)
+                       const golden_case *c, double *sum_ours, double *sum_hf)
 {
     char path[2048];
     pg_session *s = NULL;
@@ -69,7 +51,7 @@ static void check_case(pg_model *m, const char *golden, const char *images,
     if (logits && npy_load(path, &gold) == 0) {
         CHECK_MSG(gold.count == nv, "%s: %zu logits, golden has %zu", c->id, nv, gold.count);
         double d = gold.count == nv ? pg_test_max_abs_diff(logits, gold.data, nv) : INFINITY;
-        double allowed = hf_dev(cases_path, c->id);
+        double allowed = c->hf_bf16_logit_dev;
         CHECK_MSG(allowed > 0, "%s: no hf_bf16_compute_logit_dev in cases.json", c->id);
         printf("  %-44s prefill logits max|diff| %.4f (transformers bf16: %.4f)\n", c->id, d,
                allowed);
@@ -122,7 +104,7 @@ int main(int argc, char **argv)
     CHECK(n_cases > 0);
     double sum_ours = 0, sum_hf = 0;
     for (int i = 0; m && i < n_cases; i++) {
-        check_case(m, golden, images, cases_path, &cases[i], &sum_ours, &sum_hf);
+        check_case(m, golden, images, &cases[i], &sum_ours, &sum_hf);
     }
     printf("sum over %d cases: max|logit diff| %.3f here, %.3f for transformers in bf16\n",
            n_cases, sum_ours, sum_hf);
