@@ -27,10 +27,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
 static double urand(void) /* [0, 1) */
 {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (double)(rng_state >> 11) / 9007199254740992.0;
+    return pg_test_urand(&rng_state);
 }
 
 static float frand(float lo, float hi)

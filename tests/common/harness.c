@@ -67,3 +67,20 @@ double pg_test_max_abs(const float *a, size_t n)
     }
     return m;
 }
+
+double pg_test_urand(uint64_t *state)
+{
+    uint64_t s = *state;
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    *state = s;
+    return (double)(s >> 11) / 9007199254740992.0;
+}
+
+float pg_test_activation(uint64_t *state, float scale)
+{
+    double g = pg_test_urand(state) + pg_test_urand(state) + pg_test_urand(state) +
+               pg_test_urand(state) - 2.0;
+    return (float)(g * scale * (pg_test_urand(state) < 0.01 ? 30.0 : 1.0));
+}

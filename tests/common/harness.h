@@ -7,6 +7,7 @@
 #define PG_TEST_HARNESS_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,5 +60,12 @@ const char *pg_test_path(const char *a, const char *b);
 /* max |a - b| over n floats. */
 double pg_test_max_abs_diff(const float *a, const float *b, size_t n);
 double pg_test_max_abs(const float *a, size_t n);
+
+/* Random test data from a caller-held xorshift64 state (each test seeds its own stream):
+ * uniform in [0, 1) ... */
+double pg_test_urand(uint64_t *state);
+/* ... and roughly normal values (sum of four uniforms) times `scale`, 1 % of them 30 times
+ * larger: the outliers of real activations. */
+float pg_test_activation(uint64_t *state, float scale);
 
 #endif

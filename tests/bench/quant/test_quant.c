@@ -16,22 +16,9 @@
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
 
-static double urand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
-
-/* Roughly normal values with occasional large outliers (like real activations). */
 static float rvalue(float scale)
 {
-    double g = urand() + urand() + urand() + urand() - 2.0;
-    if (urand() < 0.01) {
-        g *= 30.0;
-    }
-    return (float)(g * scale);
+    return pg_test_activation(&rng, scale);
 }
 
 static pg__tensor make_f32(float *data, int64_t rows, int64_t cols)

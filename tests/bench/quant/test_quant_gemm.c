@@ -31,20 +31,11 @@
 
 static uint64_t rng = 0x2545f4914f6cdd1du;
 
-static double urand(void)
-{
-    rng ^= rng << 13;
-    rng ^= rng >> 7;
-    rng ^= rng << 17;
-    return (double)(rng >> 11) / 9007199254740992.0;
-}
-
 /* Roughly normal values with occasional large outliers (like real activations). */
 static void fill(float *v, size_t n, float scale)
 {
     for (size_t i = 0; i < n; i++) {
-        double g = urand() + urand() + urand() + urand() - 2.0;
-        v[i] = (float)(g * scale * (urand() < 0.01 ? 30.0 : 1.0));
+        v[i] = pg_test_activation(&rng, scale);
     }
 }
 
