@@ -170,38 +170,93 @@ static pg_status mlp_block(const pg_model *m, const pg__vision_layer *l, vision_
     return st;
 }
 
-pg_status pg__vision_forward(const pg_model *m, const float *pixels, float *out,
-                             float *hidden_states, atomic_int *interrupt)
+/* The tower in steps: the patch embedding, then one encoder layer per step, then the
+ * post-LayerNorm with the last layer. A batch interleaves these steps with other sessions'
+ * decoding; pg__vision_forward runs them all. */
+struct pg__vision_job {
+    const pg_model *m;
+    const float *pixels;
+    vision_scratch s;
+    int32_t next; /* 0: embedding; 1..layers: encoder layer next-1; layers+1: done */
+};
+
+pg_status pg__vision_job_new(pg__vision_job **out, const pg_model *m, const float *pixels)
 {
+    *out = NULL;
+    pg__vision_job *j = pg__calloc(1, sizeof *j);
+    if (!j) {
+        return pg__error(PG_ERR_OUT_OF_MEMORY, "vision tower: out of memory");
+    }
+    pg_status st = scratch_alloc(&j->s, &m->cfg.vision);
+    if (st != PG_OK) {
+        free(j);
+        return st;
+    }
+    j->m = m;
+    j->pixels = pixels;
+    *out = j;
+    return PG_OK;
+}
+
+void pg__vision_job_free(pg__vision_job *j)
+{
+    if (j) {
+        scratch_free(&j->s);
+        free(j);
+    }
+}
+
+int32_t pg__vision_job_steps(const pg_model *m)
+{
+    return m->cfg.vision.layers + 1;
+}
+
+pg_status pg__vision_job_step(pg__vision_job *j, float *out, float *hidden_states, bool *done)
+{
+    const pg_model *m = j->m;
     const pg__vision_config *vc = &m->cfg.vision;
     const size_t nd = (size_t)vc->n_tokens * (size_t)vc->hidden;
-    vision_scratch s;
-    pg_status st = scratch_alloc(&s, vc);
+    pg_status st;
+    *done = false;
+    if (j->next > vc->layers) {
+        return pg__error(PG_ERR_INTERNAL, "vision tower: step after the last layer");
+    }
+    if (j->next == 0) {
+        st = embed_patches(m, j->pixels, &j->s);
+    } else {
+        const pg__vision_layer *l = &m->vision.layers[j->next - 1];
+        st = attention_block(m, l, &j->s);
+        if (st == PG_OK) {
+            st = mlp_block(m, l, &j->s);
+        }
+    }
+    if (st == PG_OK && hidden_states) {
+        memcpy(hidden_states + (size_t)j->next * nd, j->s.h, nd * sizeof(float));
+    }
     if (st != PG_OK) {
         return st;
     }
-    st = embed_patches(m, pixels, &s);
-    if (st == PG_OK && hidden_states) {
-        memcpy(hidden_states, s.h, nd * sizeof(float));
+    if (++j->next <= vc->layers) {
+        return PG_OK;
     }
-    for (int32_t i = 0; st == PG_OK && i < vc->layers; i++) {
+    *done = true;
+    return m->backend->ops->layer_norm(m->backend, out, j->s.h, vc->n_tokens, vc->hidden,
+                                       &m->vision.post_ln_w, &m->vision.post_ln_b, vc->ln_eps);
+}
+
+pg_status pg__vision_forward(const pg_model *m, const float *pixels, float *out,
+                             float *hidden_states, atomic_int *interrupt)
+{
+    pg__vision_job *j;
+    pg_status st = pg__vision_job_new(&j, m, pixels);
+    bool done = false;
+    while (st == PG_OK && !done) {
         if (interrupt && atomic_load(interrupt)) {
             st = pg__error(PG_ERR_CANCELLED, "interrupted in the vision tower");
             break;
         }
-        st = attention_block(m, &m->vision.layers[i], &s);
-        if (st == PG_OK) {
-            st = mlp_block(m, &m->vision.layers[i], &s);
-        }
-        if (st == PG_OK && hidden_states) {
-            memcpy(hidden_states + (size_t)(i + 1) * nd, s.h, nd * sizeof(float));
-        }
+        st = pg__vision_job_step(j, out, hidden_states, &done);
     }
-    if (st == PG_OK) {
-        st = m->backend->ops->layer_norm(m->backend, out, s.h, vc->n_tokens, vc->hidden,
-                                         &m->vision.post_ln_w, &m->vision.post_ln_b,
-                                         vc->ln_eps);
-    }
-    scratch_free(&s);
+    pg__vision_job_free(j);
     return st;
 }

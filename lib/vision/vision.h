@@ -19,6 +19,18 @@
 pg_status pg__vision_forward(const pg_model *m, const float *pixels, float *out,
                              float *hidden_states, atomic_int *interrupt);
 
+/*
+ * The same computation in steps (pg__vision_job_steps of them: the patch embedding, then one
+ * encoder layer each; the last also applies post_layernorm and writes `out`). `pixels` must
+ * stay valid until the job is freed. hidden_states as above (may be NULL). *done turns true
+ * after the last step.
+ */
+typedef struct pg__vision_job pg__vision_job;
+pg_status pg__vision_job_new(pg__vision_job **out, const pg_model *m, const float *pixels);
+pg_status pg__vision_job_step(pg__vision_job *j, float *out, float *hidden_states, bool *done);
+int32_t pg__vision_job_steps(const pg_model *m);
+void pg__vision_job_free(pg__vision_job *j);
+
 /* Cuts [3][S][S] pixels into patch rows [N][3*P*P] in the conv kernel's (c, ky, kx) order,
  * patches in row-major order, so that the patch conv is a matmul. */
 void pg__vision_patchify(const float *pixels, int32_t image_size, int32_t patch, float *rows);
