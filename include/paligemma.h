@@ -592,6 +592,118 @@ PG_API pg_status pg_detections_get(const pg_detections *detections, size_t index
 /** Frees the result of pg_detections_parse and everything it lent. NULL is fine. @since 0.1 */
 PG_API void pg_detections_free(pg_detections *detections);
 
+/* ---------------------------------------------------------------------------------------------
+ * Several images in one prompt (docs/session.md)
+ * ------------------------------------------------------------------------------------------- */
+
+/**
+ * Sets `n` images (1..64) for one prompt, as Hugging Face's PaliGemmaProcessor does for a list
+ * of images: the prompt becomes `<image>` x (n x image tokens), `<bos>`, prompt, "\n", and the
+ * images' features fill the image tokens in order; the prefix-LM block covers all of them.
+ * Each image is preprocessed now and encoded once (the encoded-image cache works per image).
+ * n = 1 is pg_session_set_image. The prompt (set before or after) must fit n_ctx with all
+ * image tokens: PG_ERR_LIMIT otherwise. Clears any generation state. @since 0.2
+ */
+PG_API pg_status pg_session_set_images(pg_session *session, const pg_image *const *images,
+                                       size_t n);
+
+/* ---------------------------------------------------------------------------------------------
+ * Batches: many sessions generated together (docs/batch.md)
+ *
+ * A pg_batch advances many sessions of one model at once. Each pg_batch_step feeds the next
+ * token of every decoding session through ONE pass over the weights (matmuls over as many rows
+ * as sessions; attention per session over its own KV cache), and runs a slice of the pending
+ * vision-tower + prefill work between decode passes. A session in a batch keeps its own state
+ * (image cache, KV cache, sampling options, stop rules, callbacks); what it produces is what
+ * pg_session_generate would have produced alone (greedy ids identical).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct pg_batch pg_batch;
+
+/** Options for pg_batch_new. Initialise with PG_BATCH_OPTIONS_INIT. @since 0.2 */
+typedef struct pg_batch_options {
+    size_t struct_size;
+    uint32_t max_batch;     /**< sessions decoded together in one pass (1..64); 0 = 8 */
+    uint32_t max_sessions;  /**< sessions in the batch at once, waiting ones included
+                                 (>= max_batch, <= 4096); 0 = 2 * max_batch */
+    uint64_t max_kv_bytes;  /**< cap on the summed KV-cache bytes of the sessions in the
+                                 batch; 0 = no cap */
+    float prefill_ratio;    /**< while sessions decode and others wait for their prefill: time
+                                 spent on prefill per unit of decode time in a step (0 = 8;
+                                 documented in docs/batch.md) */
+    uint32_t flags;         /**< reserved, 0 */
+} pg_batch_options;
+
+PG_API void pg_batch_options_init(pg_batch_options *opts, size_t struct_size);
+#define PG_BATCH_OPTIONS_INIT(p) pg_batch_options_init((p), sizeof *(p))
+
+/** Creates an empty batch on `model` (holds a reference). @since 0.2 */
+PG_API pg_status pg_batch_new(pg_batch **out, pg_model *model, const pg_batch_options *opts);
+
+/** Frees the batch. Sessions still in it are detached: their generation ends as if
+ *  interrupted (PG_STOP_INTERRUPT), and they are usable again. NULL is fine. @since 0.2 */
+PG_API void pg_batch_free(pg_batch *batch);
+
+/**
+ * Adds a session (image and prompt set, same model) to generate with `opts` (copied, stop
+ * strings too; NULL = defaults). Its prefill and generation run in later pg_batch_step calls;
+ * its on_token callback runs on the thread that steps. Thread-safe: may be called while
+ * another thread is in pg_batch_step.
+ * @return PG_OK; PG_ERR_LIMIT when the batch holds max_sessions or the session's KV cache
+ *         would exceed max_kv_bytes (the session is untouched); PG_ERR_BAD_STATE when the
+ *         session lacks image or prompt or is in a batch already; PG_ERR_INVALID_ARGUMENT.
+ */
+PG_API pg_status pg_batch_add(pg_batch *batch, pg_session *session,
+                              const pg_generate_options *opts);
+
+/**
+ * Takes a session out before it finished: its generation ends with PG_STOP_INTERRUPT and
+ * result PG_ERR_CANCELLED (the text so far is kept). Thread-safe; from a token callback
+ * only for another session. A finished, not yet taken session is simply taken.
+ * PG_ERR_NOT_FOUND when the session is not in the batch.
+ */
+PG_API pg_status pg_batch_remove(pg_batch *batch, pg_session *session);
+
+/**
+ * One step: every decoding session gets one token (one pass over the weights), then pending
+ * vision/prefill work runs as docs/batch.md describes. Sessions that end (EOS, stop string,
+ * max tokens, context, callback, pg_session_interrupt, error) move to the finished queue.
+ * One thread steps at a time (PG_ERR_BAD_STATE otherwise). A failing session does not fail
+ * the step: its status is reported by pg_batch_take_finished.
+ * @param n_active  receives the sessions still in the batch (not yet finished); may be NULL
+ */
+PG_API pg_status pg_batch_step(pg_batch *batch, uint32_t *n_active);
+
+/**
+ * Pops the earliest finished session, with `result`: what pg_session_generate would have
+ * returned for it. The session is a normal session again (pg_session_text etc.). Waits up to
+ * timeout_ms for one (0: no wait; pg_batch_wake ends the wait early). Thread-safe.
+ * @return PG_OK, or PG_ERR_NOT_FOUND when none has finished (*session NULL). @since 0.2
+ */
+PG_API pg_status pg_batch_take_finished(pg_batch *batch, uint32_t timeout_ms,
+                                        pg_session **session, pg_status *result);
+
+/**
+ * Blocks until the batch has sessions to step, or until timeout_ms passes or pg_batch_wake is
+ * called: the idle loop of a thread that steps (a server's, say).
+ * @param n_active  receives the sessions in the batch that have not finished; may be NULL
+ * @since 0.2
+ */
+PG_API pg_status pg_batch_wait(pg_batch *batch, uint32_t timeout_ms, uint32_t *n_active);
+/** Wakes every thread in pg_batch_wait or a waiting pg_batch_take_finished. Thread-safe.
+ *  @since 0.2 */
+PG_API void pg_batch_wake(pg_batch *batch);
+
+/** Sessions in the batch that have not finished yet (0 for NULL). Thread-safe. */
+PG_API uint32_t pg_batch_count(const pg_batch *batch);
+
+/*
+ * While a session is in a batch (from pg_batch_add until pg_batch_take_finished /
+ * pg_batch_remove / pg_batch_free), every other call on it returns PG_ERR_BAD_STATE (the
+ * accessors return empty results), except pg_session_interrupt, which ends just that
+ * session's generation.
+ */
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,4 +1,10 @@
-/* Generation: token selection, stop conditions, streaming text, log-probabilities. */
+/*
+ * Generation: token selection, stop conditions, streaming text, log-probabilities.
+ *
+ * A generation is begin (options checked and copied) -> start (after the prefill) -> next,
+ * fed, next, fed ... -> end. pg_session_generate runs it as one loop; a batch (batch.c) runs
+ * next/fed for many sessions per step, feeding their tokens through the decoder together.
+ */
 #include "session/session_internal.h"
 
 #include "tokenizer/tokenizer.h"
@@ -8,7 +14,6 @@
 #include <string.h>
 
 #define DEFAULT_MAX_NEW_TOKENS 256u
-#define MAX_LOGPROBS 20u
 
 PG_API void pg_generate_options_init(pg_generate_options *opts, size_t struct_size)
 {
@@ -58,9 +63,9 @@ static pg_status read_options(pg_generate_options *o, const pg_generate_options 
     if (!(o->top_p > 0.0f && o->top_p <= 1.0f)) {
         return pg__error(PG_ERR_INVALID_ARGUMENT, "top_p must be in (0, 1]");
     }
-    if (o->n_logprobs > MAX_LOGPROBS) {
+    if (o->n_logprobs > PG__MAX_LOGPROBS) {
         return pg__error(PG_ERR_INVALID_ARGUMENT, "n_logprobs %u is over %u", o->n_logprobs,
-                         MAX_LOGPROBS);
+                         PG__MAX_LOGPROBS);
     }
     if (o->n_stop_strings && !o->stop_strings) {
         return pg__error(PG_ERR_INVALID_ARGUMENT, "stop_strings is NULL");
@@ -78,17 +83,6 @@ static pg_status read_options(pg_generate_options *o, const pg_generate_options 
     }
     return PG_OK;
 }
-
-/* Per-call state of the generation loop. */
-typedef struct gen_state {
-    pg_generate_options o;
-    pg__rng rng;
-    pg__cand *work;      /* sampling scratch [vocab] */
-    pg__detok_stream detok;
-    int32_t top_ids[MAX_LOGPROBS];
-    float top_lps[MAX_LOGPROBS];
-    double t_start;
-} gen_state;
 
 static bool is_stop_id(const pg_session *s, int32_t id)
 {
@@ -111,11 +105,12 @@ static pg_status append_id(pg_session *s, int32_t id)
 }
 
 /* The first stop string in the text written since `from`: its offset, or -1. */
-static ptrdiff_t find_stop(const pg_session *s, const gen_state *g, size_t from)
+static ptrdiff_t find_stop(const pg_session *s, size_t from)
 {
+    const pg__gen *g = &s->gen;
     ptrdiff_t best = -1;
     for (uint32_t i = 0; i < g->o.n_stop_strings; i++) {
-        const char *stop = g->o.stop_strings[i];
+        const char *stop = g->stops[i];
         const size_t len = strlen(stop);
         /* A match may start up to len-1 bytes before the new text. */
         const size_t start = from >= len - 1 ? from - (len - 1) : 0;
@@ -128,8 +123,9 @@ static ptrdiff_t find_stop(const pg_session *s, const gen_state *g, size_t from)
 }
 
 /* Selects the next token from the current logits. */
-static int32_t select_token(const pg_session *s, gen_state *g)
+static int32_t select_token(pg_session *s)
 {
+    pg__gen *g = &s->gen;
     const size_t vocab = (size_t)s->model->cfg.text.vocab;
     if (g->o.temperature > 0.0f) {
         return pg__sample(s->logits, vocab, g->o.temperature, g->o.top_k, g->o.top_p, &g->rng,
@@ -140,8 +136,9 @@ static int32_t select_token(const pg_session *s, gen_state *g)
 }
 
 /* Delivers one token to the callback; returns its non-zero answer. */
-static int call_back(const pg_session *s, gen_state *g, int32_t id, size_t text_from)
+static int call_back(pg_session *s, int32_t id, size_t text_from)
 {
+    pg__gen *g = &s->gen;
     const size_t vocab = (size_t)s->model->cfg.text.vocab;
     const double log_z = pg__log_normalizer(s->logits, vocab);
     pg_token_event ev;
@@ -161,9 +158,10 @@ static int call_back(const pg_session *s, gen_state *g, int32_t id, size_t text_
     return g->o.on_token(g->o.on_token_user, &ev);
 }
 
-/* Takes one token: record it, stream its text, check the stop conditions. Sets *stop. */
-static pg_status take_token(pg_session *s, gen_state *g, int32_t id, int32_t *stop)
+/* Takes one token: record it, stream its text, check the stop conditions (sets g->stop). */
+static pg_status take_token(pg_session *s, int32_t id)
 {
+    pg__gen *g = &s->gen;
     const pg_tokenizer *tok = s->model->tokenizer;
     const size_t text_from = s->text_len;
     pg_status st = append_id(s, id);
@@ -175,117 +173,180 @@ static pg_status take_token(pg_session *s, gen_state *g, int32_t id, int32_t *st
     if (st != PG_OK) {
         return st;
     }
-    if (g->o.on_token && call_back(s, g, id, text_from) != 0) {
-        *stop = PG_STOP_CALLBACK;
+    if (g->o.on_token && call_back(s, id, text_from) != 0) {
+        g->stop = PG_STOP_CALLBACK;
     }
-    if (!*stop && g->o.n_stop_strings) {
-        ptrdiff_t at = find_stop(s, g, text_from);
+    if (!g->stop && g->o.n_stop_strings) {
+        ptrdiff_t at = find_stop(s, text_from);
         if (at >= 0) {
             s->text_len = (size_t)at; /* the text ends before the stop string */
             s->text[at] = '\0';
-            *stop = PG_STOP_STRING;
+            g->stop = PG_STOP_STRING;
         }
     }
-    if (!*stop && s->n_out >= g->o.max_new_tokens) {
-        *stop = PG_STOP_MAX_TOKENS;
+    if (!g->stop && s->n_out >= g->o.max_new_tokens) {
+        g->stop = PG_STOP_MAX_TOKENS;
     }
-    if (!*stop && s->pos >= s->kv.n_ctx) {
-        *stop = PG_STOP_CONTEXT;
+    if (!g->stop && s->pos >= s->kv.n_ctx) {
+        g->stop = PG_STOP_CONTEXT;
     }
     return PG_OK;
 }
 
-static pg_status generate_loop(pg_session *s, gen_state *g)
+void pg__gen_free(pg_session *s)
 {
-    int32_t stop = PG_STOP_NONE;
-    pg_status st = PG_OK;
-    const double t_decode = pg__now_ms();
-    uint32_t decoded = 0;
-    while (!stop && st == PG_OK) {
-        const int32_t id = select_token(s, g);
-        if (s->n_out == 0) {
-            s->timings.ttft_ms = pg__now_ms() - g->t_start;
-        }
-        if (is_stop_id(s, id)) {
-            stop = PG_STOP_EOS;
-            break;
-        }
-        st = take_token(s, g, id, &stop);
-        if (st != PG_OK || stop) {
-            break;
-        }
-        if (atomic_load(&s->interrupt)) {
-            stop = PG_STOP_INTERRUPT;
-            break;
-        }
-        st = pg__session_feed(s, &id, 1);
-        decoded++;
-        if (st == PG_ERR_CANCELLED) {
-            stop = PG_STOP_INTERRUPT;
+    pg__gen *g = &s->gen;
+    for (uint32_t i = 0; g->stops && i < g->o.n_stop_strings; i++) {
+        free(g->stops[i]);
+    }
+    free(g->stops);
+    free(g->work);
+    memset(g, 0, sizeof *g);
+}
+
+/* Own copies of the stop strings: a batch keeps the options past the call. */
+static pg_status copy_stops(pg__gen *g)
+{
+    if (!g->o.n_stop_strings) {
+        return PG_OK;
+    }
+    g->stops = pg__calloc(g->o.n_stop_strings, sizeof *g->stops);
+    if (!g->stops) {
+        g->o.n_stop_strings = 0;
+        return PG_ERR_OUT_OF_MEMORY;
+    }
+    for (uint32_t i = 0; i < g->o.n_stop_strings; i++) {
+        g->stops[i] = pg__strdup(g->o.stop_strings[i]);
+        if (!g->stops[i]) {
+            return PG_ERR_OUT_OF_MEMORY;
         }
     }
-    s->timings.decode_ms = pg__now_ms() - t_decode;
-    s->timings.decode_tokens = decoded;
-    s->stop_reason = stop;
-    if (stop == PG_STOP_INTERRUPT) {
+    g->o.stop_strings = (const char *const *)g->stops;
+    return PG_OK;
+}
+
+pg_status pg__gen_begin(pg_session *s, const pg_generate_options *user)
+{
+    pg__gen_free(s);
+    pg__gen *g = &s->gen;
+    g->t_start = pg__now_ms();
+    pg_status st = read_options(&g->o, user);
+    if (st == PG_OK) {
+        st = copy_stops(g);
+    }
+    if (st != PG_OK) {
+        pg__gen_free(s);
+    }
+    return st;
+}
+
+pg_status pg__gen_start(pg_session *s)
+{
+    pg__gen *g = &s->gen;
+    pg__session_clear_output(s);
+    s->after_generate = true;
+    if (g->o.temperature > 0.0f) {
+        g->work = pg__malloc_array((size_t)s->model->cfg.text.vocab, sizeof *g->work);
+        if (!g->work) {
+            return PG_ERR_OUT_OF_MEMORY;
+        }
+        pg__rng_seed(&g->rng, g->o.seed);
+    }
+    pg__detok_stream_init(&g->detok, PG_DETOKENIZE_SKIP_SPECIAL);
+    g->t_decode = pg__now_ms();
+    g->decoded = 0;
+    g->stop = PG_STOP_NONE;
+    return PG_OK;
+}
+
+bool pg__gen_next(pg_session *s, int32_t *feed, pg_status *st)
+{
+    pg__gen *g = &s->gen;
+    const int32_t id = select_token(s);
+    if (s->n_out == 0) {
+        s->timings.ttft_ms = pg__now_ms() - g->t_start;
+    }
+    if (is_stop_id(s, id)) {
+        g->stop = PG_STOP_EOS;
+        return false;
+    }
+    *st = take_token(s, id);
+    if (*st != PG_OK || g->stop) {
+        return false;
+    }
+    if (atomic_load(&s->interrupt)) {
+        g->stop = PG_STOP_INTERRUPT;
+        return false;
+    }
+    *feed = id;
+    return true;
+}
+
+void pg__gen_fed(pg_session *s)
+{
+    s->gen.decoded++;
+}
+
+pg_status pg__gen_end(pg_session *s, pg_status st)
+{
+    pg__gen *g = &s->gen;
+    s->timings.decode_ms = pg__now_ms() - g->t_decode;
+    s->timings.decode_tokens = g->decoded;
+    s->stop_reason = g->stop;
+    if (g->stop == PG_STOP_INTERRUPT) {
         atomic_store(&s->interrupt, 0);
         st = pg__error(PG_ERR_CANCELLED, "generation interrupted by pg_session_interrupt "
                        "after %zu tokens", s->n_out);
     }
-    if (s->model->tokenizer && stop != PG_STOP_STRING) {
+    if (s->model->tokenizer && g->stop != PG_STOP_STRING) {
         pg_status fst = pg__detok_stream_finish(s->model->tokenizer, &g->detok, &s->text,
                                                 &s->text_len, &s->text_cap);
         st = st == PG_OK ? fst : st;
     }
+    pg__gen_free(s);
     return st;
 }
 
 static pg_status generate(pg_session *s, const pg_generate_options *user)
 {
-    gen_state g;
-    memset(&g, 0, sizeof g);
-    g.t_start = pg__now_ms();
     pg__session_clear_interrupt(s);
-    pg_status st = read_options(&g.o, user);
-    if (st != PG_OK) {
-        return st;
+    pg_status st = pg__gen_begin(s, user);
+    bool need_prefill = false;
+    if (st == PG_OK) {
+        st = pg__session_ready_to_generate(s, &need_prefill);
     }
-    if (!s->has_image || !s->has_prompt) {
-        return pg__error(PG_ERR_BAD_STATE, "generate needs an image and a prompt (call "
-                         "pg_session_set_image and pg_session_set_prompt first)");
-    }
-    if (!s->prefilled) {
+    if (st == PG_OK && need_prefill) {
         st = pg__session_prefill(s);
-    } else if (s->after_generate) {
-        pg__session_rewind(s);
-    } else if (!s->has_logits) {
-        /* A feed failed (interrupted, say): its logits are gone, and guessing where to go on
-         * from would hide that. */
-        return pg__error(PG_ERR_BAD_STATE, "the last pg_session_feed failed: feed again, or "
-                         "set the prompt again, before generating");
+    }
+    if (st == PG_OK) {
+        st = pg__gen_start(s);
     }
     if (st != PG_OK) {
+        pg__gen_free(s);
         return st;
     }
-    pg__session_clear_output(s);
-    s->after_generate = true;
-    if (g.o.temperature > 0.0f) {
-        g.work = pg__malloc_array((size_t)s->model->cfg.text.vocab, sizeof *g.work);
-        if (!g.work) {
-            return PG_ERR_OUT_OF_MEMORY;
+    int32_t id;
+    while (pg__gen_next(s, &id, &st)) {
+        st = pg__session_feed(s, &id, 1);
+        if (st == PG_ERR_CANCELLED) {
+            s->gen.stop = PG_STOP_INTERRUPT;
         }
-        pg__rng_seed(&g.rng, g.o.seed);
+        if (st != PG_OK) {
+            break;
+        }
+        pg__gen_fed(s);
     }
-    pg__detok_stream_init(&g.detok, PG_DETOKENIZE_SKIP_SPECIAL);
-    st = generate_loop(s, &g);
-    free(g.work);
-    return st;
+    return pg__gen_end(s, st);
 }
 
 PG_API pg_status pg_session_generate(pg_session *s, const pg_generate_options *opts)
 {
     if (!s) {
         return pg__error(PG_ERR_INVALID_ARGUMENT, "pg_session_generate: session is NULL");
+    }
+    pg_status st = pg__session_check_free(s, "pg_session_generate");
+    if (st != PG_OK) {
+        return st;
     }
     return pg__session_fail(s, generate(s, opts));
 }

@@ -1,22 +1,11 @@
-/* The session's image-encoding cache: XXH3-128 of the preprocessed pixels -> projector
- * output, so a second prompt on the same image skips the vision tower. */
+/* The session's encoded-image cache: XXH3-128 of an image's preprocessed pixels -> its
+ * projector output, so another prompt on the same image skips the vision tower. Slots used
+ * by the current images are pinned: a prompt of several images never evicts one of its own
+ * (the cache grows past its size for that). */
 #include "session/session_internal.h"
-
-#include "projector/projector.h"
-#include "vision/vision.h"
-
-#define XXH_INLINE_ALL
-#include <xxhash.h>
 
 #include <stdlib.h>
 #include <string.h>
-
-void pg__session_hash_pixels(pg_session *s)
-{
-    XXH128_hash_t h = XXH3_128bits(s->pixels, s->n_pixels * sizeof(float));
-    s->pixel_key[0] = h.low64;
-    s->pixel_key[1] = h.high64;
-}
 
 static void entry_clear(pg__image_entry *e)
 {
@@ -34,76 +23,72 @@ void pg__session_cache_free(pg_session *s)
     s->cache = NULL;
 }
 
-static pg__image_entry *cache_find(pg_session *s)
+void pg__session_cache_unpin(pg_session *s)
 {
+    for (uint32_t i = 0; s->cache && i < s->n_cache; i++) {
+        s->cache[i].pinned = false;
+    }
+}
+
+int32_t pg__session_cache_lookup(pg_session *s, uint32_t img)
+{
+    const uint64_t *key = s->pixel_keys[img];
     for (uint32_t i = 0; i < s->n_cache; i++) {
         pg__image_entry *e = &s->cache[i];
-        if (e->last_use && e->key[0] == s->pixel_key[0] && e->key[1] == s->pixel_key[1]) {
-            return e;
+        if (e->last_use && e->key[0] == key[0] && e->key[1] == key[1]) {
+            e->last_use = ++s->clock;
+            e->pinned = true;
+            return (int32_t)i;
         }
     }
-    return NULL;
+    return -1;
 }
 
-/* The empty slot, or the least recently used one (emptied). */
-static pg__image_entry *cache_victim(pg_session *s)
+/* An empty slot, else the least recently used unpinned one (emptied), else a new slot. */
+static pg_status victim(pg_session *s, uint32_t *out)
 {
-    pg__image_entry *v = &s->cache[0];
-    for (uint32_t i = 1; i < s->n_cache && v->last_use; i++) {
-        if (s->cache[i].last_use < v->last_use) {
-            v = &s->cache[i];
+    int64_t best = -1;
+    for (uint32_t i = 0; i < s->n_cache; i++) {
+        const pg__image_entry *e = &s->cache[i];
+        if (!e->last_use) {
+            best = i;
+            break;
+        }
+        if (!e->pinned && (best < 0 || e->last_use < s->cache[best].last_use)) {
+            best = i;
         }
     }
-    entry_clear(v);
-    return v;
-}
-
-/* Vision tower + projector into a fresh cache entry. */
-static pg_status encode(pg_session *s, pg__image_entry **out)
-{
-    const pg_model *m = s->model;
-    const size_t n = (size_t)m->cfg.vision.n_tokens;
-    float *vision_out = pg__malloc_array(n * (size_t)m->cfg.vision.hidden, sizeof(float));
-    float *proj = pg__malloc_array(n * (size_t)m->cfg.text.hidden, sizeof(float));
-    pg_status st = PG_ERR_OUT_OF_MEMORY;
-    if (vision_out && proj) {
-        st = pg__vision_forward(m, s->pixels, vision_out, NULL, &s->interrupt);
+    if (best < 0) {
+        pg__image_entry *grown = pg__realloc(s->cache, (s->n_cache + 1) * sizeof *grown);
+        if (!grown) {
+            return pg__error(PG_ERR_OUT_OF_MEMORY, "image cache: out of memory");
+        }
+        s->cache = grown;
+        memset(&s->cache[s->n_cache], 0, sizeof *grown);
+        best = s->n_cache++;
     }
-    if (st == PG_OK) {
-        st = pg__projector_forward(m, vision_out, (int64_t)n, proj);
-    }
-    if (st != PG_OK) {
-        free(vision_out);
-        free(proj);
-        return st;
-    }
-    s->n_encodes++;
-    pg__image_entry *e = cache_victim(s);
-    e->key[0] = s->pixel_key[0];
-    e->key[1] = s->pixel_key[1];
-    e->proj = proj;
-    if (s->flags & PG_SESSION_KEEP_TENSORS) {
-        e->vision_out = vision_out;
-    } else {
-        free(vision_out);
-    }
-    *out = e;
+    entry_clear(&s->cache[best]);
+    *out = (uint32_t)best;
     return PG_OK;
 }
 
-pg_status pg__session_encode_image(pg_session *s)
+pg_status pg__session_cache_insert(pg_session *s, uint32_t img, float *proj, float *vision_out,
+                                   int32_t *slot)
 {
-    const double t0 = pg__now_ms();
-    pg__image_entry *e = cache_find(s);
-    s->timings.image_cache_hit = e != NULL;
-    if (!e) {
-        pg_status st = encode(s, &e);
-        if (st != PG_OK) {
-            return st;
-        }
+    uint32_t i = 0;
+    pg_status st = victim(s, &i);
+    if (st != PG_OK) {
+        free(proj);
+        free(vision_out);
+        return st;
     }
+    pg__image_entry *e = &s->cache[i];
+    e->key[0] = s->pixel_keys[img][0];
+    e->key[1] = s->pixel_keys[img][1];
+    e->proj = proj;
+    e->vision_out = vision_out;
     e->last_use = ++s->clock;
-    s->encoded = e;
-    s->timings.vision_ms = s->timings.image_cache_hit ? 0.0 : pg__now_ms() - t0;
+    e->pinned = true;
+    *slot = (int32_t)i;
     return PG_OK;
 }

@@ -138,6 +138,15 @@ int main(void)
     FIELD(pg_detection_info, seg_codes);
     end();
 
+    BEGIN(pg_batch_options, 0);
+    FIELD(pg_batch_options, struct_size);
+    FIELD(pg_batch_options, max_batch);
+    FIELD(pg_batch_options, max_sessions);
+    FIELD(pg_batch_options, max_kv_bytes);
+    FIELD(pg_batch_options, prefill_ratio);
+    FIELD(pg_batch_options, flags);
+    end();
+
     /* Not a struct: the size of the enum type pg_status, which ctypes passes as c_int. */
     printf(",\n  \"pg_status\": {\"size\": %zu, \"fields\": []}\n}\n", sizeof(pg_status));
     return 0;

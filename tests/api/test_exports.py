@@ -38,7 +38,7 @@ def map_globals(path):
     text = re.sub(r"/\*.*?\*/", " ", open(path, encoding="utf-8").read(), flags=re.S)
     text = re.sub(r"#[^\n]*", " ", text)
     names, nodes = [], []
-    for node, body in re.findall(r"(\w+)\s*\{(.*?)\}\s*\w*\s*;", text, flags=re.S):
+    for node, body in re.findall(r"([\w.]+)\s*\{(.*?)\}\s*\w*\s*;", text, flags=re.S):
         nodes.append(node)
         glob = re.search(r"global\s*:(.*?)(?:local\s*:|$)", body, flags=re.S)
         if glob:

@@ -129,6 +129,10 @@ class pg_detections(Structure):
     """Opaque ``pg_detections``."""
 
 
+class pg_batch(Structure):
+    """Opaque ``pg_batch``."""
+
+
 # --------------------------------------------------------------------------------------------
 # Callback types
 # --------------------------------------------------------------------------------------------
@@ -236,6 +240,17 @@ class pg_generate_options(Structure):
     ]
 
 
+class pg_batch_options(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("max_batch", c_uint32),
+        ("max_sessions", c_uint32),
+        ("max_kv_bytes", c_uint64),
+        ("prefill_ratio", c_float),
+        ("flags", c_uint32),
+    ]
+
+
 class pg_timings(Structure):
     _fields_ = [
         ("struct_size", c_size_t),
@@ -269,7 +284,8 @@ class pg_detection_info(Structure):
 STRUCTS: Dict[str, type] = {
     cls.__name__: cls
     for cls in (pg_model_options, pg_model_info, pg_image_options, pg_session_options,
-                pg_token_event, pg_generate_options, pg_timings, pg_detection_info)
+                pg_token_event, pg_generate_options, pg_timings, pg_detection_info,
+                pg_batch_options)
 }
 
 # --------------------------------------------------------------------------------------------
@@ -287,6 +303,7 @@ p_tok = POINTER(pg_tokenizer)
 p_image = POINTER(pg_image)
 p_session = POINTER(pg_session)
 p_detections = POINTER(pg_detections)
+p_batch = POINTER(pg_batch)
 c_status = c_int  # pg_status is an int-sized enum (checked by the layout test)
 
 # name: (restype, argtypes, error source, tolerated statuses)
@@ -365,6 +382,22 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any], Optional[str], Tuple[int, ...]]] = {
     "pg_detections_get": (c_status, [p_detections, c_size_t, POINTER(pg_detection_info)],
                           _THREAD, ()),
     "pg_detections_free": (None, [p_detections], None, ()),
+    # several images per prompt (0.2)
+    "pg_session_set_images": (c_status, [p_session, POINTER(p_image), c_size_t], _SESSION, ()),
+    # batches (0.2)
+    "pg_batch_options_init": (None, [POINTER(pg_batch_options), c_size_t], None, ()),
+    "pg_batch_new": (c_status, [POINTER(p_batch), p_model, POINTER(pg_batch_options)], _THREAD,
+                     ()),
+    "pg_batch_free": (None, [p_batch], None, ()),
+    "pg_batch_add": (c_status, [p_batch, p_session, POINTER(pg_generate_options)], _THREAD,
+                     ()),
+    "pg_batch_remove": (c_status, [p_batch, p_session], _THREAD, (PG_ERR_NOT_FOUND,)),
+    "pg_batch_step": (c_status, [p_batch, POINTER(c_uint32)], _THREAD, ()),
+    "pg_batch_take_finished": (c_status, [p_batch, c_uint32, POINTER(p_session), POINTER(c_int)],
+                               _THREAD, (PG_ERR_NOT_FOUND,)),
+    "pg_batch_wait": (c_status, [p_batch, c_uint32, POINTER(c_uint32)], _THREAD, ()),
+    "pg_batch_wake": (None, [p_batch], None, ()),
+    "pg_batch_count": (c_uint32, [p_batch], None, ()),
 }
 
 
