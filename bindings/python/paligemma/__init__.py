@@ -49,7 +49,7 @@ __all__ = [
     "ABI_VERSION", "LIBRARY_PATH", "PaliGemmaError", "Status", "StopReason", "DType",
     "Model", "ModelInfo", "Session", "Image", "Tokenizer", "Token", "Timings",
     "version", "version_number", "abi_version", "status_string", "set_log_callback",
-    "Detection", "parse_detections",
+    "Detection", "parse_detections", "Batch", "BatchResult",
 ]
 
 __version__ = "0.1.0"
@@ -634,6 +634,16 @@ class Model(_Handle):
         """A new :class:`Session` on this model (same arguments as ``Session``)."""
         return Session(self, **kwargs)
 
+    def caption_many(self, images: Any, *, batch: int = 0, prompt: str = "caption en",
+                     max_new_tokens: Optional[int] = None, ordered: bool = False,
+                     **generate: Any) -> Iterator["BatchResult"]:
+        """Captions (or runs ``prompt`` on) many images through a :class:`Batch` of
+        ``batch`` sessions, yielding a :class:`BatchResult` per image as it finishes
+        (input order with ``ordered=True``). Images that fail give a result with
+        ``error`` set; the run goes on. Other keywords as :meth:`Session.generate`."""
+        return _caption_many(self, images, batch=batch, prompt=prompt,
+                             max_new_tokens=max_new_tokens, ordered=ordered, **generate)
+
     def close(self) -> None:
         """Releases this reference; sessions still open keep the C model alive."""
         if self._h and self._tokenizer is not None:
@@ -1173,3 +1183,8 @@ def parse_detections(text: Union[str, bytes], width: int, height: int) -> List[D
         return result
     finally:
         lib.pg_detections_free(handle)
+
+
+# Batches live in their own module; imported last because they use the classes above.
+from ._batch import Batch, BatchResult  # noqa: E402
+from ._batch import caption_many as _caption_many  # noqa: E402
