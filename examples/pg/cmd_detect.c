@@ -1,5 +1,6 @@
 /*
- * pg detect -m MODEL IMAGE "cat ; dog" [--json] [--threads N] [--max-tokens N]
+ * pg detect -m MODEL IMAGE [IMAGE...] "cat ; dog" [--json] [--threads N] [--max-tokens N]
+ *           [--batch N]
  *
  * Runs the prompt "detect cat ; dog" greedily through the public session API and prints the
  * boxes in pixels of IMAGE (as loaded, after EXIF rotation): one line per object, or with
@@ -7,8 +8,13 @@
  *   {"text": ..., "detections": [{"label", "box": [x_min, y_min, x_max, y_max], "loc": [...],
  *    "seg": [...]}]}
  * Several object arguments are joined with " ; " (pg detect -m M img.jpg cat dog).
+ * Several images: the positional arguments after the first that name existing files, up
+ * to the first that does not, are images too (or give them with -i); they run through a
+ * pg_batch (batch_run.c) and print in input order, the text form prefixed "IMAGE: ".
  */
 #include "pg.h"
+
+#include "batch_run.h"
 
 #include "paligemma.h"
 
@@ -18,10 +24,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#define MAX_DETECT_IMAGES 4096
 
 typedef struct detect_args {
     const char *model;
-    const char *image;
+    const char *images[MAX_DETECT_IMAGES];
+    int n_images;
+    uint32_t batch; /* 0 = chosen from the machine */
     const char *objects[64];
     int n_objects;
     int32_t threads;
@@ -31,12 +42,16 @@ typedef struct detect_args {
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: pg detect -m MODEL IMAGE \"cat ; dog\" [--json] [--threads N] "
-               "[--max-tokens N]\n"
+    fprintf(f, "usage: pg detect -m MODEL IMAGE [IMAGE...] \"cat ; dog\" [--json] "
+               "[--threads N] [--max-tokens N] [--batch N]\n"
                "  -m MODEL          a model folder\n"
                "  --json            print one JSON line (text, detections with box, loc, seg)\n"
                "  --threads N       compute threads (default: one per CPU)\n"
                "  --max-tokens N    generation budget (default 256)\n"
+               "  -i IMAGE          one more image (also: leading arguments naming files)\n"
+               "  --batch N         several images: N at once through a pg_batch (1..64;\n"
+               "                    default up to 8); output in input order, one line (JSON)\n"
+               "                    or one block (text, prefixed IMAGE: ) per image\n"
                "Boxes are x_min y_min x_max y_max in pixels of IMAGE.\n");
     return f == stderr ? 2 : 0;
 }
@@ -67,8 +82,14 @@ static int parse_args(int argc, char **argv, detect_args *a)
             continue;
         }
         if (o[0] != '-' || !o[1]) {
-            if (!a->image) {
-                a->image = o;
+            struct stat st;
+            if (a->n_images == 0 ||
+                (a->n_objects == 0 && stat(o, &st) == 0 && S_ISREG(st.st_mode))) {
+                if (a->n_images >= MAX_DETECT_IMAGES) {
+                    fprintf(stderr, "pg detect: too many images\n");
+                    return 2;
+                }
+                a->images[a->n_images++] = o;
             } else if (a->n_objects < (int)(sizeof a->objects / sizeof a->objects[0])) {
                 a->objects[a->n_objects++] = o;
             } else {
@@ -89,12 +110,16 @@ static int parse_args(int argc, char **argv, detect_args *a)
             a->threads = (int32_t)n;
         } else if (!strcmp(o, "--max-tokens") && parse_uint(v, 1u << 20, &n)) {
             a->max_tokens = (uint32_t)n;
+        } else if (!strcmp(o, "--batch") && pg_cli_parse_batch(v, &a->batch)) {
+        } else if ((!strcmp(o, "-i") || !strcmp(o, "--image")) &&
+                   a->n_images < MAX_DETECT_IMAGES) {
+            a->images[a->n_images++] = v;
         } else {
             fprintf(stderr, "pg detect: unknown option or bad value '%s %s'\n", o, v);
             return 2;
         }
     }
-    if (!a->model || !a->image || a->n_objects == 0) {
+    if (!a->model || a->n_images == 0 || a->n_objects == 0) {
         fprintf(stderr, "pg detect: needs -m MODEL, an IMAGE and the objects to find\n");
         return usage(stderr);
     }
@@ -131,7 +156,8 @@ static json_t *int_array(const int32_t *v, size_t n)
     return arr;
 }
 
-static int print_json(const char *text, size_t len, const pg_detections *d)
+/* The --json line (malloc'd, with "\n"), or NULL after a message. */
+static char *json_line(const char *text, size_t len, const pg_detections *d)
 {
     json_t *root = json_object(), *list = json_array();
     json_t *jtext = json_stringn(text, len);
@@ -159,31 +185,85 @@ static int print_json(const char *text, size_t len, const pg_detections *d)
     }
     char *s = rc ? NULL : json_dumps(root, JSON_PRESERVE_ORDER | JSON_COMPACT);
     json_decref(root);
-    if (!s) {
+    char *line = s ? malloc(strlen(s) + 2) : NULL;
+    if (line) {
+        sprintf(line, "%s\n", s);
+    } else {
         fprintf(stderr, "pg detect: cannot write JSON (invalid UTF-8 or out of memory)\n");
-        return 1;
     }
-    puts(s);
     free(s);
-    return 0;
+    return line;
 }
 
-static int print_text(const pg_detections *d)
+/* The text form: one line per object (each prefixed "IMAGE: " when prefix is set),
+ * malloc'd; NULL after a message. */
+static char *text_lines(const pg_detections *d, const char *prefix)
 {
-    for (size_t i = 0; i < pg_detections_count(d); i++) {
+    char *out = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&out, &size);
+    if (!f) {
+        fprintf(stderr, "pg detect: out of memory\n");
+        return NULL;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < pg_detections_count(d) && !rc; i++) {
         pg_detection_info info = { .struct_size = sizeof info };
         if (pg_detections_get(d, i, &info) != PG_OK) {
             fprintf(stderr, "pg detect: %s\n", pg_last_error());
-            return 1;
+            rc = 1;
+            break;
         }
-        printf("%.*s\t%.1f %.1f %.1f %.1f%s\n", (int)info.label_len, info.label,
-               (double)info.x_min, (double)info.y_min, (double)info.x_max, (double)info.y_max,
-               info.n_seg ? "\t(+16 seg codes)" : "");
+        fprintf(f, "%s%s%.*s\t%.1f %.1f %.1f %.1f%s\n", prefix ? prefix : "", prefix ? ": " : "",
+                (int)info.label_len, info.label, (double)info.x_min, (double)info.y_min,
+                (double)info.x_max, (double)info.y_max, info.n_seg ? "\t(+16 seg codes)" : "");
     }
     if (pg_detections_count(d) == 0) {
-        fprintf(stderr, "pg detect: no object found\n");
+        fprintf(stderr, "pg detect: %s%sno object found\n", prefix ? prefix : "",
+                prefix ? ": " : "");
     }
-    return 0;
+    if (fclose(f) != 0 || rc) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Parses a finished session's answer into its output (JSON line or text lines). */
+static char *format_answer(const detect_args *a, const char *prefix, pg_session *s,
+                           uint32_t width, uint32_t height)
+{
+    size_t len = 0;
+    const char *text = pg_session_text(s, &len);
+    pg_detections *d = NULL;
+    if (pg_detections_parse(&d, text, len, width, height) != PG_OK) {
+        fprintf(stderr, "pg detect: %s\n", pg_last_error());
+        return NULL;
+    }
+    char *out = a->json ? json_line(text, len, d) : text_lines(d, prefix);
+    pg_detections_free(d);
+    return out;
+}
+
+static char *format_batch(void *user, const char *image, pg_session *s, uint32_t width,
+                          uint32_t height)
+{
+    return format_answer(user, image, s, width, height);
+}
+
+/* Several images through a pg_batch. */
+static int run_many(const detect_args *a, pg_model *m, const char *prompt)
+{
+    pg_generate_options go;
+    PG_GENERATE_OPTIONS_INIT(&go);
+    go.max_new_tokens = a->max_tokens; /* temperature 0: greedy */
+    pg_cli_batch job = {
+        .model = m, .images = a->images, .n_images = (size_t)a->n_images, .prompt = prompt,
+        .go = &go, .width = a->batch ? a->batch
+                                     : pg_cli_default_batch(m, (size_t)a->n_images, 0),
+        .json = a->json, .tool = "pg detect", .format = format_batch, .user = (void *)a,
+    };
+    return pg_cli_run_batch(&job);
 }
 
 /* Generates on a ready session, parses the answer and prints it. */
@@ -196,17 +276,13 @@ static int detect_and_print(pg_session *s, const pg_image *img, const detect_arg
         fprintf(stderr, "pg detect: %s\n", pg_session_last_error(s));
         return 1;
     }
-    size_t len = 0;
-    const char *text = pg_session_text(s, &len);
-    pg_detections *d = NULL;
-    if (pg_detections_parse(&d, text, len, pg_image_width(img), pg_image_height(img)) !=
-        PG_OK) {
-        fprintf(stderr, "pg detect: %s\n", pg_last_error());
+    char *out = format_answer(a, NULL, s, pg_image_width(img), pg_image_height(img));
+    if (!out) {
         return 1;
     }
-    int rc = a->json ? print_json(text, len, d) : print_text(d);
-    pg_detections_free(d);
-    return rc;
+    fputs(out, stdout);
+    free(out);
+    return 0;
 }
 
 static int run(const detect_args *a, const char *prompt)
@@ -220,7 +296,9 @@ static int run(const detect_args *a, const char *prompt)
     int rc = 1;
     if (pg_model_load(&m, a->model, &mo) != PG_OK) {
         fprintf(stderr, "pg detect: %s: %s\n", a->model, pg_last_error());
-    } else if (pg_image_load_file(&img, a->image, NULL) != PG_OK ||
+    } else if (a->n_images > 1) {
+        rc = run_many(a, m, prompt); /* --batch 1: a batch of one, one after the other */
+    } else if (pg_image_load_file(&img, a->images[0], NULL) != PG_OK ||
                pg_session_new(&s, m, NULL) != PG_OK) {
         fprintf(stderr, "pg detect: %s\n", pg_last_error());
     } else if (pg_session_set_image(s, img) != PG_OK ||

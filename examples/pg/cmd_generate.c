@@ -4,6 +4,8 @@
  */
 #include "pg.h"
 
+#include "batch_run.h"
+
 #include "paligemma.h"
 
 #include <errno.h>
@@ -15,7 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define MAX_IMAGES 256
+#define MAX_IMAGES 4096
 
 typedef struct gen_args {
     const char *model;
@@ -37,6 +39,7 @@ typedef struct gen_args {
     const char *stops[16];
     uint32_t n_stops;
     uint32_t n_ctx;
+    uint32_t batch; /* --batch; 0 = chosen from the machine */
 } gen_args;
 
 static pg_session *volatile g_session; /* for the SIGINT handler */
@@ -52,12 +55,12 @@ static void on_sigint(int sig)
 static int usage_generate(FILE *f)
 {
     fprintf(f,
-            "usage: pg generate -m MODEL -i IMAGE [-i IMAGE...] (-p PROMPT | --prompt-ids IDS)\n"
+            "usage: pg generate -m MODEL (-p PROMPT | --prompt-ids IDS) [-i] IMAGE [IMAGE...]\n"
             "                   [-n MAX] [--temperature T --top-k K --top-p P --seed S]\n"
             "                   [--stop TEXT] [--json] [--dump-dir DIR] [--backend NAME]\n"
-            "                   [--threads N] [--n-ctx N]\n"
+            "                   [--threads N] [--n-ctx N] [--batch N]\n"
             "       pg caption -m MODEL [options] IMAGE...\n"
-            "       pg ask -m MODEL [options] IMAGE \"question\"\n"
+            "       pg ask -m MODEL [options] IMAGE... \"question\"\n"
             "\n"
             "  -p PROMPT          the prompt, e.g. \"caption en\" (the session adds <image>s,\n"
             "                     <bos> and the \"\\n\" separator)\n"
@@ -71,7 +74,12 @@ static int usage_generate(FILE *f)
             "                     prefill_logits_last and generated_ids as .npy files\n"
             "                     (in DIR/<image name>/ when there are several images)\n"
             "  --backend NAME     cpu (default), cpu-bf16 (faster, less exact) or ref;\n"
-            "  --threads N        compute threads\n");
+            "  --threads N        compute threads\n"
+            "  --batch N          with several images: generate N at once through a\n"
+            "                     pg_batch (1..64; default: up to 8, fewer when memory is\n"
+            "                     short; 1 = one after the other, streaming). Output stays in\n"
+            "                     input order; with --json a failed image prints\n"
+            "                     {\"image\", \"error\"}\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -208,6 +216,8 @@ static int parse_args(int argc, char **argv, gen_args *a, const char **pos, int 
             a->threads = (int)t;
         } else if (!strcmp(o, "--n-ctx")) {
             ok = parse_u32(v, &a->n_ctx);
+        } else if (!strcmp(o, "--batch")) {
+            ok = pg_cli_parse_batch(v, &a->batch);
         } else {
             fprintf(stderr, "pg: unknown option '%s'\n", o);
             return 2;
@@ -327,7 +337,8 @@ static json_t *ids_json(const int32_t *ids, size_t n)
     return a;
 }
 
-static void print_json(const pg_session *s)
+/* The --json line of a finished session (malloc'd, with its "\n"), or NULL. */
+static char *json_line(const pg_session *s)
 {
     size_t len, n_ids, n_prompt;
     const char *text = pg_session_text(s, &len);
@@ -350,11 +361,69 @@ static void print_json(const pg_session *s)
     json_object_set_new(o, "stop_reason", json_string(stop_name(pg_session_stop_reason(s))));
     json_object_set_new(o, "timings", tj);
     char *line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    char *out = line ? malloc(strlen(line) + 2) : NULL;
+    if (out) {
+        sprintf(out, "%s\n", line);
+    }
+    free(line);
+    return out;
+}
+
+static void print_json(const pg_session *s)
+{
+    char *line = json_line(s);
     if (line) {
-        puts(line);
+        fputs(line, stdout);
         free(line);
     }
-    json_decref(o);
+}
+
+/* pg_cli_batch's formatter: the JSON line, or "IMAGE: text". */
+static char *format_output(void *user, const char *image, pg_session *s, uint32_t w,
+                           uint32_t h)
+{
+    (void)w;
+    (void)h;
+    const gen_args *a = user;
+    if (a->json) {
+        return json_line(s);
+    }
+    size_t len = 0;
+    const char *text = pg_session_text(s, &len);
+    char *out = malloc(strlen(image) + len + 4);
+    if (out) {
+        sprintf(out, "%s: %.*s\n", image, (int)len, text);
+    }
+    return out;
+}
+
+static void fill_generate_options(const gen_args *a, pg_generate_options *go)
+{
+    PG_GENERATE_OPTIONS_INIT(go);
+    go->max_new_tokens = a->max_new;
+    if (a->sampling) {
+        go->temperature = a->temperature > 0 ? a->temperature : 1.0f;
+        go->top_k = a->top_k;
+        go->top_p = a->top_p;
+        go->seed = a->seed;
+    }
+    go->stop_strings = a->stops;
+    go->n_stop_strings = a->n_stops;
+}
+
+/* Several images through a pg_batch (batch_run.c). */
+static int run_batch(gen_args *a, pg_model *m, uint32_t width)
+{
+    pg_generate_options go;
+    fill_generate_options(a, &go);
+    pg_cli_batch job = {
+        .model = m, .images = a->images, .n_images = (size_t)a->n_images,
+        .prompt = a->has_prompt_ids ? NULL : a->prompt, .prompt_ids = a->prompt_ids,
+        .n_prompt_ids = a->n_prompt_ids, .go = &go, .n_ctx = a->n_ctx, .width = width,
+        .json = a->json, .tool = "pg", .format = format_output, .user = a,
+    };
+    return pg_cli_run_batch(&job);
 }
 
 static int stream_token(void *user, const pg_token_event *ev)
@@ -367,11 +436,22 @@ static int stream_token(void *user, const pg_token_event *ev)
 
 /* ---- the run ---- */
 
+/* --json: a failed image still gets its line, so lines match the images one to one. */
+static void print_error_line(const gen_args *a, const char *image, const char *message)
+{
+    char *line = a->json ? pg_cli_error_line(image, message) : NULL;
+    if (line) {
+        fputs(line, stdout);
+        free(line);
+    }
+}
+
 static int run_one(pg_session *s, const gen_args *a, const char *image_path, const char *dump)
 {
     pg_image *img = NULL;
     if (pg_image_load_file(&img, image_path, NULL) != PG_OK) {
         fprintf(stderr, "pg: %s\n", pg_last_error()); /* the message names the file */
+        print_error_line(a, image_path, pg_last_error());
         return 1;
     }
     pg_status st = pg_session_set_image(s, img);
@@ -381,16 +461,7 @@ static int run_one(pg_session *s, const gen_args *a, const char *image_path, con
                                : pg_session_set_prompt(s, a->prompt, strlen(a->prompt));
     }
     pg_generate_options go;
-    PG_GENERATE_OPTIONS_INIT(&go);
-    go.max_new_tokens = a->max_new;
-    if (a->sampling) {
-        go.temperature = a->temperature > 0 ? a->temperature : 1.0f;
-        go.top_k = a->top_k;
-        go.top_p = a->top_p;
-        go.seed = a->seed;
-    }
-    go.stop_strings = a->stops;
-    go.n_stop_strings = a->n_stops;
+    fill_generate_options(a, &go);
     /* Stream unless a stop string may have to be cut out of the text again. */
     const bool stream = !a->json && a->n_stops == 0;
     if (stream) {
@@ -410,6 +481,7 @@ static int run_one(pg_session *s, const gen_args *a, const char *image_path, con
     }
     if (st != PG_OK) {
         fprintf(stderr, "pg: %s: %s\n", image_path, pg_session_last_error(s));
+        print_error_line(a, image_path, pg_session_last_error(s));
         return 1;
     }
     if (a->json) {
@@ -446,6 +518,14 @@ static int run(gen_args *a)
         fprintf(stderr, "pg: %s: %s\n", a->model, pg_last_error());
         return 1;
     }
+    if (a->n_images > 1 && !a->dump_dir) {
+        uint32_t width = a->batch ? a->batch
+                                  : pg_cli_default_batch(m, (size_t)a->n_images, a->n_ctx);
+        if (width > 1) {
+            rc = run_batch(a, m, width);
+            goto done;
+        }
+    }
     pg_session_options so;
     PG_SESSION_OPTIONS_INIT(&so);
     so.n_ctx = a->n_ctx;
@@ -460,12 +540,13 @@ static int run(gen_args *a)
     g_session = s;
     signal(SIGINT, on_sigint);
     rc = 0;
-    for (int k = 0; k < a->n_images && !rc; k++) {
+    /* A failed image is reported and the others still run; the exit status says so. */
+    for (int k = 0; k < a->n_images; k++) {
         char dump[4096];
         if (a->dump_dir) {
             dump_path(a, k, dump, sizeof dump);
         }
-        rc = run_one(s, a, a->images[k], a->dump_dir ? dump : NULL);
+        rc |= run_one(s, a, a->images[k], a->dump_dir ? dump : NULL);
     }
     signal(SIGINT, SIG_DFL);
     g_session = NULL;
@@ -509,9 +590,14 @@ int pg_cmd_generate(int argc, char **argv)
     int n_pos;
     defaults(&a);
     int rc = parse_args(argc, argv, &a, pos, &n_pos);
-    if (rc == 0 && n_pos > 0) {
-        fprintf(stderr, "pg generate: unexpected argument '%s' (images go after -i)\n", pos[0]);
-        rc = 2;
+    /* Positional arguments are images too, each its own prompt (like -i). */
+    for (int k = 0; rc == 0 && k < n_pos; k++) {
+        if (a.n_images >= MAX_IMAGES) {
+            fprintf(stderr, "pg generate: too many images\n");
+            rc = 2;
+        } else {
+            a.images[a.n_images++] = pos[k];
+        }
     }
     return finish(&a, rc);
 }
@@ -535,14 +621,15 @@ int pg_cmd_ask(int argc, char **argv)
     char prompt[4096];
     defaults(&a);
     int rc = parse_args(argc, argv, &a, pos, &n_pos);
-    if (rc == 0 && n_pos != 2) {
-        fprintf(stderr, "usage: pg ask -m MODEL IMAGE \"question\"\n");
+    if (rc == 0 && n_pos < 2) {
+        fprintf(stderr, "usage: pg ask -m MODEL IMAGE... \"question\"\n");
         rc = 2;
     }
-    if (rc == 0) {
-        a.images[0] = pos[0];
-        a.n_images = 1;
-        snprintf(prompt, sizeof prompt, "answer en %s", pos[1]);
+    if (rc == 0) { /* the last argument is the question, the others are images */
+        for (int k = 0; k + 1 < n_pos; k++) {
+            a.images[a.n_images++] = pos[k];
+        }
+        snprintf(prompt, sizeof prompt, "answer en %s", pos[n_pos - 1]);
         a.prompt = prompt;
     }
     return finish(&a, rc);
