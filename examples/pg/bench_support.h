@@ -33,6 +33,26 @@ int bench_checkpoint(const char *variant, int n_layers, uint64_t seed, const cha
                      bool verbose, char *dir_out, size_t cap);
 
 /* System helpers (bench_sys.c). */
+/* cmd_bench.c: a deterministic noise image of the model's size, distinct per `run` (so the
+ * encoded-image cache never hits), and the benchmark's prompt ids. */
+pg_image *bench_make_image(uint32_t size, int run);
+pg_status bench_set_prompt(pg_session *s, const pg_model_info *info);
+
+/* bench_batch.c: pg bench --batch (throughput of the pg_batch engine). */
+typedef struct bench_batch_row {
+    uint32_t width;          /* sessions decoded together */
+    double decode_tok_s;     /* aggregate decode rate while all `width` sessions decode */
+    uint32_t decode_steps;   /* steps that rate is measured over */
+    double images_per_min;   /* images captioned per minute (prefill + decode, streamed) */
+    uint32_t images;         /* images that rate is measured over */
+    uint64_t tokens;         /* tokens they generated */
+    double wall_ms;
+} bench_batch_row;
+
+int bench_batch_run(pg_model *model, const pg_model_info *info, uint32_t width,
+                    uint32_t tokens, uint32_t images, int first_run, bool verbose,
+                    bench_batch_row *row);
+
 double bench_now_ms(void);
 /* CPU time of the whole process (all threads), in ms. */
 double bench_cpu_ms(void);

@@ -35,6 +35,8 @@ typedef struct bench_args {
     int threads, runs, warmup, decode_tokens, layers, mem_mib;
     uint64_t seed;
     bool json, no_machine, no_quant_cache;
+    uint32_t batch[16];  /* --batch widths; n_batch 0 = the single-session benchmark */
+    int n_batch, batch_tokens, batch_images;
 } bench_args;
 
 static int usage_bench(FILE *f)
@@ -45,6 +47,7 @@ static int usage_bench(FILE *f)
             "                [--decode-tokens N] [--json]\n"
             "                [--layers N] [--seed S] [--cache-dir DIR] [--backend NAME]\n"
             "                [--mem-mib M] [--no-machine] [--no-quant-cache]\n"
+            "                [--batch 1,2,4,8 [--batch-tokens 64] [--batch-images N]]\n"
             "\n"
             "Without -m, a full-size random-weight checkpoint of the variant (hub layout) is\n"
             "written once to --cache-dir (default $XDG_CACHE_HOME/paligemma-bench or\n"
@@ -53,7 +56,11 @@ static int usage_bench(FILE *f)
             "cached in a file next to the model unless --no-quant-cache is given.\n"
             "Reports min and median over the runs, and the machine's fp32 FMA rate, int8\n"
             "dot-product rate and memory bandwidth measured with the same threads\n"
-            "(--no-machine skips that; --mem-mib sets the read buffer, default 512).\n");
+            "(--no-machine skips that; --mem-mib sets the read buffer, default 512).\n"
+            "--batch W1,W2,...: instead, the batch engine at each width: aggregate decode\n"
+            "tokens/s while W sessions decode together, and images/minute for captions of\n"
+            "--batch-tokens new tokens (default 64) over --batch-images images (default\n"
+            "2 x the largest width), each next to the first width's figures (docs/batch.md).\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -85,10 +92,27 @@ static int parse_int(const char *flag, const char *s, int lo, int hi, int *out)
     return 0;
 }
 
+/* "1,2,4,8" -> widths 1..64. */
+static int parse_widths(bench_args *a, const char *s)
+{
+    a->n_batch = 0;
+    while (*s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 64 || a->n_batch >= 16 || (*end && *end != ',')) {
+            fprintf(stderr, "pg bench: --batch wants widths 1..64 like 1,2,4,8, not '%s'\n", s);
+            return -1;
+        }
+        a->batch[a->n_batch++] = (uint32_t)v;
+        s = *end ? end + 1 : end;
+    }
+    return a->n_batch ? 0 : -1;
+}
+
 static int parse_args(bench_args *a, int argc, char **argv)
 {
     *a = (bench_args){ .variant = "3b-448", .dtype_name = "bf16", .runs = 3, .warmup = 1,
-                       .decode_tokens = 32, .mem_mib = 512, .seed = 1 };
+                       .decode_tokens = 32, .mem_mib = 512, .seed = 1, .batch_tokens = 64 };
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -109,6 +133,7 @@ static int parse_args(bench_args *a, int argc, char **argv)
         static const char *const value_flags[] = {
             "-m", "--model", "--variant", "--dtype", "--threads", "--runs", "--warmup",
             "--decode-tokens", "--layers", "--mem-mib", "--seed", "--cache-dir", "--backend",
+            "--batch", "--batch-tokens", "--batch-images",
         };
         bool known = false;
         for (size_t k = 0; k < sizeof value_flags / sizeof value_flags[0]; k++) {
@@ -147,6 +172,12 @@ static int parse_args(bench_args *a, int argc, char **argv)
             a->cache_dir = v;
         } else if (!strcmp(f, "--backend")) {
             a->backend = v;
+        } else if (!strcmp(f, "--batch")) {
+            rc = parse_widths(a, v);
+        } else if (!strcmp(f, "--batch-tokens")) {
+            rc = parse_int(f, v, 2, 4096, &a->batch_tokens);
+        } else if (!strcmp(f, "--batch-images")) {
+            rc = parse_int(f, v, 1, 100000, &a->batch_images);
         } else {
             fprintf(stderr, "pg bench: unknown option '%s'\n", f);
             return -1;
@@ -162,7 +193,7 @@ static int parse_args(bench_args *a, int argc, char **argv)
 
 /* A deterministic noise image of the model's input size, different for every run, so the
  * session's encoded-image cache never short-cuts the vision tower. */
-static pg_image *make_image(uint32_t size, int run)
+pg_image *bench_make_image(uint32_t size, int run)
 {
     size_t n = (size_t)size * size * 3;
     uint8_t *px = malloc(n);
@@ -185,7 +216,7 @@ static pg_image *make_image(uint32_t size, int run)
 /* <bos>, a few ordinary ids, "\n" (Gemma ids, reduced into small vocabularies). Ids, not
  * text: the prompt's words do not matter for speed, and random checkpoints have no
  * tokenizer. */
-static pg_status set_prompt(pg_session *s, const pg_model_info *info)
+pg_status bench_set_prompt(pg_session *s, const pg_model_info *info)
 {
     int32_t ids[] = { 2, 100, 101, 102, 103, 108 };
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
@@ -237,7 +268,7 @@ typedef struct run_extra {
 static int run_once(pg_session *s, const pg_model_info *info, int run, int decode_tokens,
                     pg_timings *t, run_extra *ex)
 {
-    pg_image *img = make_image(info->image_size, run);
+    pg_image *img = bench_make_image(info->image_size, run);
     if (!img) {
         fprintf(stderr, "pg bench: cannot make the image: %s\n", pg_last_error());
         return -1;
@@ -247,7 +278,7 @@ static int run_once(pg_session *s, const pg_model_info *info, int run, int decod
         st = pg_session_set_image(s, img);
     }
     if (st == PG_OK) {
-        st = set_prompt(s, info);
+        st = bench_set_prompt(s, info);
     }
     double t0 = bench_now_ms(), c0 = bench_cpu_ms(), prefill_wall = 0, decode_ms = 0;
     if (st == PG_OK) {
@@ -471,6 +502,116 @@ static void print_json(const bench_report *r)
     json_decref(o);
 }
 
+/* ---- pg bench --batch -------------------------------------------------------------------- */
+
+/* Aggregate decode ceiling at width B: B tokens per pass over the weights while memory-bound,
+ * at most the compute peak (fp32 FMA, or int8 dot products for quantized weights). */
+static double decode_ceiling(const bench_report *r, uint32_t width)
+{
+    const bench_machine *m = r->mach;
+    const bench_work *w = &r->work;
+    if (m->mem_gbs <= 0 || w->weight_bytes_per_token <= 0) {
+        return 0;
+    }
+    double bw = width * m->mem_gbs * 1e9 / w->weight_bytes_per_token;
+    double peak = r->info->weight_dtype == PG_DTYPE_Q8 || r->info->weight_dtype == PG_DTYPE_Q4
+                      ? m->int8_gops : m->fma_gflops;
+    double compute = peak > 0 && w->decode_flop_per_token > 0
+                         ? peak * 1e9 / w->decode_flop_per_token : bw;
+    return bw < compute ? bw : compute;
+}
+
+static void print_batch(const bench_report *r, const bench_batch_row *rows, int n)
+{
+    printf("pg bench --batch: %s, weights %s (%.2f GB), %d threads; captions of %d new tokens; "
+           "ratios against width %u measured in this run\n", r->info->variant,
+           r->a->dtype_name, (double)r->info->weight_bytes / 1e9, r->threads,
+           r->a->batch_tokens, rows[0].width);
+    if (r->mach->mem_gbs > 0) {
+        printf("machine: memory read %.1f GB/s, fp32 FMA %.0f GFLOP/s, int8 %.0f Gop/s\n",
+               r->mach->mem_gbs, r->mach->fma_gflops, r->mach->int8_gops);
+    }
+    printf("\n%6s %14s %8s %16s %8s | %12s %8s %7s %8s\n", "batch", "decode tok/s", "ratio",
+           "ceiling tok/s", "of ceil", "images/min", "ratio", "images", "tokens");
+    for (int i = 0; i < n; i++) {
+        double ceil = decode_ceiling(r, rows[i].width);
+        printf("%6u %14.2f %7.2fx %16.2f %7.0f%% | %12.2f %7.2fx %7u %8llu\n", rows[i].width,
+               rows[i].decode_tok_s,
+               rows[0].decode_tok_s > 0 ? rows[i].decode_tok_s / rows[0].decode_tok_s : 0,
+               ceil, ceil > 0 ? 100 * rows[i].decode_tok_s / ceil : 0, rows[i].images_per_min,
+               rows[0].images_per_min > 0 ? rows[i].images_per_min / rows[0].images_per_min : 0,
+               rows[i].images, (unsigned long long)rows[i].tokens);
+    }
+    printf("\nceiling: width x (memory read / weight bytes per token), capped by the compute "
+           "peak; peak RSS %.0f MB\n", bench_peak_rss_mb());
+}
+
+static void print_batch_json(const bench_report *r, const bench_batch_row *rows, int n)
+{
+    json_t *o = json_object(), *list = json_array();
+    json_object_set_new(o, "variant", json_string(r->info->variant));
+    json_object_set_new(o, "dtype", json_string(r->a->dtype_name));
+    json_object_set_new(o, "threads", json_integer(r->threads));
+    json_object_set_new(o, "caption_tokens", json_integer(r->a->batch_tokens));
+    for (int i = 0; i < n; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "batch", json_integer(rows[i].width));
+        json_object_set_new(e, "decode_tokens_per_s", json_real(rows[i].decode_tok_s));
+        json_object_set_new(e, "decode_ratio", json_real(rows[0].decode_tok_s > 0
+                                ? rows[i].decode_tok_s / rows[0].decode_tok_s : 0));
+        json_object_set_new(e, "decode_ceiling_tokens_per_s",
+                            json_real(decode_ceiling(r, rows[i].width)));
+        json_object_set_new(e, "decode_steps", json_integer(rows[i].decode_steps));
+        json_object_set_new(e, "images_per_min", json_real(rows[i].images_per_min));
+        json_object_set_new(e, "images_ratio", json_real(rows[0].images_per_min > 0
+                                ? rows[i].images_per_min / rows[0].images_per_min : 0));
+        json_object_set_new(e, "images", json_integer(rows[i].images));
+        json_object_set_new(e, "tokens", json_integer((json_int_t)rows[i].tokens));
+        json_object_set_new(e, "wall_ms", json_real(rows[i].wall_ms));
+        json_array_append_new(list, e);
+    }
+    json_object_set_new(o, "batch", list);
+    json_t *m = json_object();
+    json_object_set_new(m, "fma_gflops", json_real(r->mach->fma_gflops));
+    json_object_set_new(m, "int8_gops", json_real(r->mach->int8_gops));
+    json_object_set_new(m, "mem_gbs", json_real(r->mach->mem_gbs));
+    json_object_set_new(o, "machine", m);
+    json_object_set_new(o, "peak_rss_mb", json_real(bench_peak_rss_mb()));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+    if (s) {
+        printf("%s\n", s);
+        free(s);
+    }
+    json_decref(o);
+}
+
+static int run_batch_bench(const bench_args *a, pg_model *model, bench_report *r)
+{
+    uint32_t widest = 1;
+    for (int i = 0; i < a->n_batch; i++) {
+        widest = a->batch[i] > widest ? a->batch[i] : widest;
+    }
+    uint32_t images = a->batch_images ? (uint32_t)a->batch_images : 2 * widest;
+    images = images < 4 ? 4 : images;
+    bench_batch_row rows[16];
+    bench_work_of(r->info, r->info->weight_dtype, r->info->image_tokens + 6, &r->work);
+    for (int i = 0; i < a->n_batch; i++) {
+        if (!a->json) {
+            fprintf(stderr, "batch width %u: decode, then %u images\n", a->batch[i], images);
+        }
+        if (bench_batch_run(model, r->info, a->batch[i], (uint32_t)a->batch_tokens, images,
+                            1000 * (i + 1), !a->json, &rows[i]) != 0) {
+            return 1;
+        }
+    }
+    if (a->json) {
+        print_batch_json(r, rows, a->n_batch);
+    } else {
+        print_batch(r, rows, a->n_batch);
+    }
+    return 0;
+}
+
 static const char *dtype_label(int32_t dt)
 {
     switch (dt) {
@@ -574,6 +715,15 @@ int pg_cmd_bench(int argc, char **argv)
     char variant[64];
     snprintf(variant, sizeof variant, "%s", info.variant ? info.variant : "custom");
     info.variant = variant;
+    if (a.n_batch > 0) {
+        if (a.dtype == PG_DTYPE_AUTO) {
+            a.dtype_name = dtype_label(info.weight_dtype);
+        }
+        bench_report br = { .a = &a, .info = &info, .mach = &mach, .threads = threads };
+        int brc = run_batch_bench(&a, model, &br);
+        pg_model_free(model);
+        return brc;
+    }
     bench_series b;
     memset(&b, 0, sizeof b);
     int rc = measure(&a, model, &info, threads, &b);

@@ -18,6 +18,40 @@ def run(pg, *args):
     return subprocess.run([pg, "bench", *args], capture_output=True, text=True, timeout=300)
 
 
+BATCH_KEYS = ["batch", "decode_tokens_per_s", "decode_ratio", "decode_ceiling_tokens_per_s",
+              "decode_steps", "images_per_min", "images_ratio", "images", "tokens", "wall_ms"]
+
+
+def check_batch(pg, model):
+    """`pg bench --batch 1,3 --json`: one row per width, the first the ratios' baseline."""
+    r = run(pg, "-m", model, "--batch", "1,3", "--batch-tokens", "5", "--batch-images", "5",
+            "--threads", "2", "--mem-mib", "32", "--json")
+    if r.returncode != 0:
+        return [f"--batch: exit {r.returncode}: {r.stderr.strip()}"]
+    lines = [l for l in r.stdout.splitlines() if l.strip()]
+    if len(lines) != 1:
+        return [f"--batch: expected one JSON line, got {len(lines)}"]
+    j = json.loads(lines[0])
+    rows = j.get("batch", [])
+    if [row.get("batch") for row in rows] != [1, 3] or j.get("caption_tokens") != 5:
+        return [f"--batch: rows or caption_tokens wrong: {lines[0]}"]
+    failures = [f"--batch: row {row['batch']} lacks {k}" for row in rows for k in BATCH_KEYS
+                if k not in row]
+    if failures:
+        return failures
+    checks = {
+        "baseline ratio 1": rows[0]["decode_ratio"] == 1.0 and rows[0]["images_ratio"] == 1.0,
+        "ratios": all(abs(row["decode_ratio"] - row["decode_tokens_per_s"] /
+                          rows[0]["decode_tokens_per_s"]) < 1e-3 * row["decode_ratio"]
+                      for row in rows),
+        "images": all(row["images"] == 5 and 5 <= row["tokens"] <= 25 for row in rows),
+        "rates": all(row["decode_tokens_per_s"] > 0 and row["images_per_min"] > 0 and
+                     row["decode_steps"] > 0 for row in rows),
+        "ceiling": all(row["decode_ceiling_tokens_per_s"] > 0 for row in rows),
+    }
+    return [f"--batch: {name} check failed: {lines[0]}" for name, ok in checks.items() if not ok]
+
+
 def main():
     pg, model = sys.argv[1], sys.argv[2]
     failures = []
@@ -52,7 +86,10 @@ def main():
         }
         failures += [f"{dtype}: {name} check failed: {lines[0]}" for name, ok in checks.items()
                      if not ok]
-    for bad in (["--dtype", "fp8"], ["--runs", "0"], ["--threads", "x"], ["--nope"]):
+    failures += check_batch(pg, model)
+    for bad in (["--dtype", "fp8"], ["--runs", "0"], ["--threads", "x"], ["--nope"],
+                ["--batch", "0"], ["--batch", "1,x"], ["--batch", "65"],
+                ["--batch", "2", "--batch-tokens", "1"]):
         r = run(pg, "-m", model, *bad)
         if r.returncode != 2:
             failures.append(f"{bad}: exit {r.returncode}, expected 2")
