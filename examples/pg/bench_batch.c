@@ -158,7 +158,7 @@ static int measure_stream(pg_model *model, const pg_model_info *info, uint32_t w
     int rc = b ? new_sessions(model, info, n_slots, tokens, &sl) : -1;
     bool busy[MAX_SLOTS] = { false };
     uint32_t next = 0, done = 0;
-    double t0 = bench_now_ms();
+    double t0 = bench_now_ms(), c0 = bench_cpu_ms();
     while (rc == 0 && done < images) {
         for (uint32_t k = 0; rc == 0 && k < n_slots && next < images; k++) {
             if (!busy[k]) {
@@ -191,6 +191,7 @@ static int measure_stream(pg_model *model, const pg_model_info *info, uint32_t w
         }
     }
     row->wall_ms = bench_now_ms() - t0;
+    row->cpu_ms = bench_cpu_ms() - c0;
     row->images = done;
     row->images_per_min = row->wall_ms > 0 ? done / (row->wall_ms / 60e3) : 0;
     pg_batch_free(b);

@@ -47,6 +47,7 @@ typedef struct bench_batch_row {
     uint32_t images;         /* images that rate is measured over */
     uint64_t tokens;         /* tokens they generated */
     double wall_ms;
+    double cpu_ms;           /* process CPU time over that wall time (all threads) */
 } bench_batch_row;
 
 int bench_batch_run(pg_model *model, const pg_model_info *info, uint32_t width,

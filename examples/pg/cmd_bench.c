@@ -531,17 +531,21 @@ static void print_batch(const bench_report *r, const bench_batch_row *rows, int 
         printf("machine: memory read %.1f GB/s, fp32 FMA %.0f GFLOP/s, int8 %.0f Gop/s\n",
                r->mach->mem_gbs, r->mach->fma_gflops, r->mach->int8_gops);
     }
-    printf("\n%6s %14s %8s %16s %8s | %12s %8s %7s %8s\n", "batch", "decode tok/s", "ratio",
-           "ceiling tok/s", "of ceil", "images/min", "ratio", "images", "tokens");
+    printf("\n%6s %14s %8s %16s %8s | %12s %8s %7s %8s %6s\n", "batch", "decode tok/s",
+           "ratio", "ceiling tok/s", "of ceil", "images/min", "ratio", "images", "tokens", "cpu");
     for (int i = 0; i < n; i++) {
         double ceil = decode_ceiling(r, rows[i].width);
-        printf("%6u %14.2f %7.2fx %16.2f %7.0f%% | %12.2f %7.2fx %7u %8llu\n", rows[i].width,
+        printf("%6u %14.2f %7.2fx %16.2f %7.0f%% | %12.2f %7.2fx %7u %8llu %5.0f%%\n",
+               rows[i].width,
                rows[i].decode_tok_s,
                rows[0].decode_tok_s > 0 ? rows[i].decode_tok_s / rows[0].decode_tok_s : 0,
                ceil, ceil > 0 ? 100 * rows[i].decode_tok_s / ceil : 0, rows[i].images_per_min,
                rows[0].images_per_min > 0 ? rows[i].images_per_min / rows[0].images_per_min : 0,
-               rows[i].images, (unsigned long long)rows[i].tokens);
+               rows[i].images, (unsigned long long)rows[i].tokens,
+               rows[i].wall_ms > 0 ? 100 * rows[i].cpu_ms / (rows[i].wall_ms * r->threads) : 0);
     }
+    printf("cpu: CPU time / (wall x threads) while streaming images; below 100 %% = the cores "
+           "were shared\n");
     printf("\nceiling: width x (memory read / weight bytes per token), capped by the compute "
            "peak; peak RSS %.0f MB\n", bench_peak_rss_mb());
 }
@@ -568,6 +572,8 @@ static void print_batch_json(const bench_report *r, const bench_batch_row *rows,
         json_object_set_new(e, "images", json_integer(rows[i].images));
         json_object_set_new(e, "tokens", json_integer((json_int_t)rows[i].tokens));
         json_object_set_new(e, "wall_ms", json_real(rows[i].wall_ms));
+        json_object_set_new(e, "cpu_share", json_real(rows[i].wall_ms > 0
+                                ? rows[i].cpu_ms / (rows[i].wall_ms * r->threads) : 0));
         json_array_append_new(list, e);
     }
     json_object_set_new(o, "batch", list);
