@@ -213,6 +213,15 @@ int bench_batch_run(pg_model *model, const pg_model_info *info, uint32_t width,
     if (measure_decode(model, info, width, tokens, first_run, row) != 0) {
         return -1;
     }
-    return measure_stream(model, info, width, tokens, images, first_run + (int)width, verbose,
-                          row);
+    if (verbose) {
+        fprintf(stderr, "  batch %u: decode %.2f tok/s over %u steps\n", width,
+                row->decode_tok_s, row->decode_steps);
+    }
+    int rc = measure_stream(model, info, width, tokens, images, first_run + (int)width,
+                            verbose, row);
+    if (verbose && rc == 0) {
+        fprintf(stderr, "  batch %u: %.2f images/min, CPU share %.0f %%\n", width,
+                row->images_per_min, row->wall_ms > 0 ? 100 * row->cpu_ms / row->wall_ms : 0.0);
+    }
+    return rc;
 }
