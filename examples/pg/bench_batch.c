@@ -220,8 +220,8 @@ int bench_batch_run(pg_model *model, const pg_model_info *info, uint32_t width,
     int rc = measure_stream(model, info, width, tokens, images, first_run + (int)width,
                             verbose, row);
     if (verbose && rc == 0) {
-        fprintf(stderr, "  batch %u: %.2f images/min, CPU share %.0f %%\n", width,
-                row->images_per_min, row->wall_ms > 0 ? 100 * row->cpu_ms / row->wall_ms : 0.0);
+        fprintf(stderr, "  batch %u: %.2f images/min, %.2f cores busy on average\n", width,
+                row->images_per_min, row->wall_ms > 0 ? row->cpu_ms / row->wall_ms : 0.0);
     }
     return rc;
 }
