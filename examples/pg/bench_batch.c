@@ -185,8 +185,13 @@ static int measure_stream(pg_model *model, const pg_model_info *info, uint32_t w
             }
             done++;
             if (verbose) {
-                fprintf(stderr, "  batch %u: %u/%u images, %.1f s\n", width, done, images,
-                        (bench_now_ms() - t0) / 1e3);
+                pg_timings t = { .struct_size = sizeof t };
+                pg_session_get_timings(s, &t);
+                fprintf(stderr, "  batch %u: %u/%u images, %.1f s (this one: vision %.1f s, "
+                        "prefill %.1f s, first token after %.1f s, %u tokens in %.1f s)\n",
+                        width, done, images, (bench_now_ms() - t0) / 1e3, t.vision_ms / 1e3,
+                        t.prefill_ms / 1e3, t.ttft_ms / 1e3, t.decode_tokens,
+                        t.decode_ms / 1e3);
             }
         }
     }
