@@ -6,7 +6,8 @@
  * A thread claims task i by a compare-and-swap of (gen, i) -> (gen, i + 1); the CAS fails
  * if the job changed under it, so a late worker can never run a task of the wrong job.
  * The job fields are atomics because a late worker may read them while the caller writes
- * the next job (it then discards what it read when its CAS fails).
+ * the next job; the caller first moves `state` to a closed generation (no claimable index),
+ * so such a worker's CAS fails and it discards what it read. Each job takes two generations.
  *
  * Sleeping uses the usual "announce, then re-check under the mutex" handshake: a worker
  * increments `sleepers` before re-checking `state`, and the caller reads `sleepers` after
@@ -22,6 +23,9 @@
 /* Spin iterations before sleeping: ~10-50 us, long enough to catch the next op of a
  * forward pass, short enough not to steal a busy core from another process. */
 #define PG_POOL_SPIN 4000
+
+/* Task index of a closed generation (see pg__pool_run): above any n_tasks. */
+#define PG_POOL_CLOSED 0xFFFFFFFFu
 
 struct pg__pool {
     int n_threads;
@@ -66,9 +70,9 @@ static void run_tasks(pg__pool *p, uint32_t gen, int thread)
         if (gen_of(s) != gen) {
             return;
         }
-        int64_t n = atomic_load_explicit(&p->n_tasks, memory_order_relaxed);
-        pg__pool_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
-        void *ctx = atomic_load_explicit(&p->ctx, memory_order_relaxed);
+        int64_t n = atomic_load_explicit(&p->n_tasks, memory_order_acquire);
+        pg__pool_fn fn = atomic_load_explicit(&p->fn, memory_order_acquire);
+        void *ctx = atomic_load_explicit(&p->ctx, memory_order_acquire);
         int64_t i = (int64_t)(uint32_t)s;
         if (i >= n) {
             return;
@@ -199,11 +203,18 @@ void pg__pool_run(pg__pool *p, pg__pool_fn fn, void *ctx, int64_t n_tasks)
         }
         return;
     }
-    atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
-    atomic_store_explicit(&p->ctx, ctx, memory_order_relaxed);
-    atomic_store_explicit(&p->n_tasks, n_tasks, memory_order_relaxed);
-    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-    uint32_t gen = gen_of(atomic_load(&p->state)) + 1;
+    /* Close the finished job first: a late worker that read the old (gen, n) state may
+     * otherwise read the NEW n_tasks/fn/ctx below and win its CAS on the old state, running
+     * a task of the new job early and twice (and overrunning `done`: a hang, or a return
+     * while that task still runs). The closed generation has no claimable index. */
+    uint32_t closed = gen_of(atomic_load(&p->state)) + 1;
+    atomic_store(&p->state, ((uint64_t)closed << 32) | PG_POOL_CLOSED);
+    atomic_thread_fence(memory_order_seq_cst);
+    atomic_store_explicit(&p->fn, fn, memory_order_release);
+    atomic_store_explicit(&p->ctx, ctx, memory_order_release);
+    atomic_store_explicit(&p->n_tasks, n_tasks, memory_order_release);
+    atomic_store_explicit(&p->done, 0, memory_order_release);
+    uint32_t gen = closed + 1;
     atomic_store(&p->state, (uint64_t)gen << 32);
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
