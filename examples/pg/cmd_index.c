@@ -293,7 +293,13 @@ static int on_hit(void *user, const char *path, const char *text, double score)
         free(s);
         json_decref(j);
     } else {
-        printf("%s\t%s\n", path, text);
+        /* one line per hit: the caption's own newlines and tabs print as spaces */
+        fputs(path, stdout);
+        putchar('\t');
+        for (const char *c = text; *c; c++) {
+            putchar(*c == '\n' || *c == '\t' || *c == '\r' ? ' ' : *c);
+        }
+        putchar('\n');
     }
     return 0;
 }

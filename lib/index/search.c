@@ -88,11 +88,14 @@ PG_API pg_status pg_index_search(const char *db_path, const char *query, uint32_
     }
     if (st == PG_OK &&
         sqlite3_prepare_v2(d.db,
-                           "SELECT f.path, r.text, min(bm25(results_fts)) AS score"
-                           " FROM results_fts JOIN results r ON r.id = results_fts.rowid"
-                           " JOIN files f ON f.hash = r.hash"
-                           " WHERE results_fts MATCH ?1 GROUP BY f.path"
-                           " ORDER BY score, f.path LIMIT ?2",
+                           /* bm25() is not allowed inside an aggregate: rank first, then
+                            * keep each path's best row (SQLite's bare columns with min()). */
+                           "WITH hits AS MATERIALIZED"
+                           " (SELECT f.path AS path, r.text AS text, bm25(results_fts) AS score"
+                           "  FROM results_fts JOIN results r ON r.id = results_fts.rowid"
+                           "  JOIN files f ON f.hash = r.hash WHERE results_fts MATCH ?1)"
+                           " SELECT path, text, min(score) AS best FROM hits"
+                           " GROUP BY path ORDER BY best, path LIMIT ?2",
                            -1, &q, NULL) != SQLITE_OK) {
         st = pg__db_error(&d, "search");
     }
