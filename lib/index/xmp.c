@@ -1,7 +1,8 @@
 /*
  * NAME.EXT.xmp sidecars (the digiKam / darktable naming) through exempi, Adobe's XMP toolkit
  * (no hand-written RDF). What we own, and replace on every write:
- *   dc:description[x-default]        the caption
+ *   dc:description[x-default]        the caption (C0 control characters, which XML cannot
+ *                                    hold, as spaces)
  *   dc:subject                       detected labels are added (existing keywords are kept)
  *   Iptc4xmpExt:ImageRegion items    whose Iptc4xmpExt:rId starts with "paligemma-": one per
  *                                    box, a relative rectangle with the label as its Name
@@ -114,13 +115,28 @@ static bool add_region(XmpPtr x, const pg__xmp_region *r, size_t k)
             xmp_set_localized_text(x, NS_IPTCEXT, path, "", "x-default", r->label, 0));
 }
 
+/* XML 1.0 cannot hold C0 control characters other than tab, newline and carriage return:
+ * they become spaces (a copy; NULL on no memory). */
+static char *xml_safe(const char *s)
+{
+    char *t = pg__strdup(s);
+    for (char *c = t; c && *c; c++) {
+        if ((unsigned char)*c < 0x20 && *c != '\t' && *c != '\n' && *c != '\r') {
+            *c = ' ';
+        }
+    }
+    return t;
+}
+
 static pg_status fill(XmpPtr x, const char *description, const char *const *subjects,
                       size_t n_subjects, const pg__xmp_region *regions, size_t n_regions)
 {
     XmpStringPtr tmp = xmp_string_new();
     bool ok = tmp != NULL;
     if (ok && description) {
-        ok = xmp_set_localized_text(x, NS_DC, "description", "", "x-default", description, 0);
+        char *safe = xml_safe(description);
+        ok = safe && xmp_set_localized_text(x, NS_DC, "description", "", "x-default", safe, 0);
+        free(safe);
     }
     for (size_t i = 0; ok && i < n_subjects; i++) {
         if (!has_subject(x, subjects[i], tmp)) {
