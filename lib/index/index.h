@@ -36,6 +36,7 @@ typedef struct pg__walk {
     size_t n_notes, cap_notes;
     char **roots;          /* the walked folders, absolute (for pruning vanished files) */
     size_t n_roots;
+    bool incomplete;       /* some folder or entry could not be read: prune nothing */
 } pg__walk;
 
 /* Walks every folder. PG_ERR_NOT_FOUND / PG_ERR_IO when a top folder does not exist or is not

@@ -565,7 +565,9 @@ static pg_status run_loop(indexer *x)
     if (x->cancelled) {
         return pg__error(PG_ERR_CANCELLED, "pg_index_run: stopped by the progress callback");
     }
-    for (size_t r = 0; r < x->walk.n_roots; r++) {
+    /* Rows of paths that vanished go, unless part of the tree could not be read this time
+     * (its files are not gone, only unseen). */
+    for (size_t r = 0; !x->walk.incomplete && r < x->walk.n_roots; r++) {
         PG__TRY(pg__db_prune(&x->db, x->walk.roots[r], x->walk.paths, x->walk.n_paths));
     }
     return PG_OK;

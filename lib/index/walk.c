@@ -77,6 +77,7 @@ static pg_status walk_dir(pg__walk *w, const char *dir, int depth)
     if (!d) {
         char msg[300];
         snprintf(msg, sizeof msg, "cannot read this folder: %s", strerror(errno));
+        w->incomplete = true;
         return push_note(w, dir, msg);
     }
     pg_status st = PG_OK;
@@ -94,6 +95,7 @@ static pg_status walk_dir(pg__walk *w, const char *dir, int depth)
         if (lstat(path, &lsb) != 0 || stat(path, &sb) != 0) {
             char msg[300];
             snprintf(msg, sizeof msg, "cannot stat: %s", strerror(errno));
+            w->incomplete = true;
             st = push_note(w, path, msg);
         } else if (S_ISDIR(sb.st_mode)) {
             if (S_ISLNK(lsb.st_mode)) {

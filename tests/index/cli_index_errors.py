@@ -99,6 +99,15 @@ def permissions(base, drop, tmp, image):
     check(rc == 1 and 'cannot read this folder' in err, 'unreadable top folder: %s'
           % err.strip())
     os.chmod(locked, 0o755)
+    # Once readable, the file inside is indexed; locked again, its row is not pruned.
+    rc, _, err = run(drop + base + ['--db', db, lib])
+    inside = os.path.join(os.path.realpath(locked), 'copy000.jpg')
+    had = rows(db, 'SELECT count(*) FROM files WHERE path = ?', (inside,))
+    os.chmod(locked, 0)
+    rc, _, err = run(drop + base + ['--db', db, lib])
+    check(had == [(1,)] and rows(db, 'SELECT count(*) FROM files WHERE path = ?', (inside,)) ==
+          [(1,)], 'an unreadable subfolder\'s rows are kept (unseen is not gone)')
+    os.chmod(locked, 0o755)
 
     # A read-only database file.
     os.chmod(db, 0o444)
