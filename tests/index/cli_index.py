@@ -133,8 +133,43 @@ def main():
           '--rescan: the 2 corrupt files are retried (%s)' % s)
 
     search(pg, db, lib)
+    progress_modes(pg, model, photos, tmp)
     print('%d failure(s)' % u.failures)
     return 1 if u.failures else 0
+
+
+def progress_modes(pg, model, photos, tmp):
+    """A bar on a terminal, plain lines otherwise, nothing with --quiet."""
+    import pty
+    import subprocess
+    lib = os.path.join(tmp, 'bar')
+    u.copy_photos(photos, lib, PHOTOS[:3])
+    cmd = [pg, 'index', '-m', model, '--max-tokens', '8', '--threads', '2']
+    master, slave = pty.openpty()
+    p = subprocess.Popen(cmd + ['--db', os.path.join(tmp, 'bar1.sqlite'), lib],
+                         stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    out = b''
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    p.wait(timeout=60)
+    os.close(master)
+    text = out.decode('utf-8', 'replace')
+    check(p.returncode == 0 and '\r[' in text and '3/3' in text and 'images/min' in text and
+          'ETA' in text and 'pg index: 1/3' not in text, 'terminal: a bar (done/total, '
+          'images/min, ETA), no plain lines')
+    rc, _, err = run(cmd + ['--db', os.path.join(tmp, 'bar2.sqlite'), lib])
+    lines = [l for l in err.splitlines() if l.startswith('pg index: ') and '/3 ' in l]
+    check(rc == 0 and len(lines) == 3 and '\r' not in err and 'images/min' in lines[-1],
+          'not a terminal: one plain line per file')
+    rc, _, err = run(cmd + ['--quiet', '--db', os.path.join(tmp, 'bar3.sqlite'), lib])
+    check(rc == 0 and err == '', '--quiet: nothing on success')
 
 
 def search(pg, db, lib):
