@@ -5,8 +5,8 @@ duplicated, no image is half written (standard library).
 usage: cli_index_kill.py PG MODEL_DIR IMAGE
 
 IMAGE is copied N times with distinct trailing bytes (distinct hashes, same picture). The
-first run is killed with SIGKILL after it has reported K finished images; every image it
-reported must have all its results, every image in the catalogue must have ALL of its tasks'
+first run is searched (pg search) while it writes, then killed with SIGKILL after it has
+reported K finished images; every image it reported must have all its results, every image in the catalogue must have ALL of its tasks'
 results (one transaction per image), and the re-run must run exactly the images not yet in
 the catalogue.
 """
@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import index_util as u  # noqa: E402
 from index_util import check, rows, run  # noqa: E402
 
-N = 120
+N = 160
 KILL_AFTER = 5
 TASKS = 'caption,detect:bird'
 
@@ -45,12 +45,21 @@ def main():
             reported.append(parts[3])
         if len(reported) >= KILL_AFTER or time.monotonic() > deadline:
             break
+    # A reader while the writer writes (WAL): pg search answers from what is committed.
+    (cap,), = rows(db, "SELECT text FROM results WHERE task = 'caption' LIMIT 1")
+    word = next(w for w in cap.replace('<', ' ').replace('>', ' ').split()
+                if w.isalnum() and len(w) > 2)
+    src, sout, serr = run([pg, 'search', '--db', db, word, '--json'])
+    alive = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     proc.stderr.close()
     check(proc.returncode == -signal.SIGKILL, 'first run killed by SIGKILL (rc %s)'
           % proc.returncode)
     check(len(reported) == KILL_AFTER, '%d images reported before the kill' % len(reported))
+    check(src == 0 and sout.count('"path"') >= 1 and alive,
+          'pg search during the run: %d hit(s), rc %d, writer still running: %s %s'
+          % (sout.count('"path"'), src, alive, serr.strip()))
 
     check(rows(db, 'PRAGMA integrity_check') == [('ok',)], 'database intact after kill -9')
     done = rows(db, 'SELECT f.path, count(r.id) FROM files f LEFT JOIN results r '
