@@ -6,9 +6,9 @@ usage: cli_index_kill.py PG MODEL_DIR IMAGE
 
 IMAGE is copied N times with distinct trailing bytes (distinct hashes, same picture). The
 first run is searched (pg search) while it writes, then killed with SIGKILL after it has
-reported K finished images; every image it reported must have all its results, every image in the catalogue must have ALL of its tasks'
-results (one transaction per image), and the re-run must run exactly the images not yet in
-the catalogue.
+reported K finished images; every image it reported must have all its results, every
+image in the catalogue must have ALL of its tasks' results (one transaction per image), and
+the re-run must run exactly the images not yet in the catalogue.
 """
 import os
 import signal
