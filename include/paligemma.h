@@ -704,6 +704,99 @@ PG_API uint32_t pg_batch_count(const pg_batch *batch);
  * session's generation.
  */
 
+/* ---- catalogue: pg index (issue 12) ---- */
+
+/*
+ * A photo-folder catalogue in SQLite (docs/index-schema.md, docs/index.md): every JPEG/PNG under
+ * some folders is captioned / detected through a pg_batch and its results written, one
+ * transaction per finished image, resumable by content hash, searchable with FTS5, optionally
+ * mirrored into XMP sidecars. The library prints nothing: progress and notes reach a callback.
+ */
+
+/** pg_index_options.flags. Values are permanent. @since 0.2 */
+enum {
+    /** Write or update NAME.EXT.xmp sidecars (dc:description, dc:subject, image regions). */
+    PG_INDEX_XMP = 1u << 0,
+    /** Re-hash every file even when size and mtime are unchanged, and retry error results. */
+    PG_INDEX_RESCAN = 1u << 1
+};
+
+/** Counters of a pg_index_run (also handed to the progress callback). @since 0.2 */
+typedef struct pg_index_stats {
+    size_t struct_size;       /**< sizeof(pg_index_stats) as the caller knows it */
+    uint64_t files_total;     /**< JPEG/PNG files found */
+    uint64_t files_done;      /**< of these, finished (indexed, skipped or failed) */
+    uint64_t files_indexed;   /**< finished with model work in this run */
+    uint64_t files_skipped;   /**< every result already present: no model work */
+    uint64_t files_failed;    /**< unreadable or undecodable: error rows written */
+    uint64_t files_other;     /**< not JPEG/PNG: left alone */
+    uint64_t results_written; /**< results rows inserted */
+    double elapsed_ms;        /**< since the run started */
+} pg_index_stats;
+
+/**
+ * Progress: called after every finished file (path set), for notes (path and note set: a
+ * skipped non-image, an unreadable folder, a failed image, an XMP problem) and between batch
+ * steps (path NULL). Return non-zero to stop: images in flight are dropped, nothing
+ * unfinished is written, pg_index_run returns PG_ERR_CANCELLED.
+ */
+typedef int (*pg_index_progress_fn)(void *user, const pg_index_stats *stats, const char *path,
+                                    const char *note);
+
+/** Options for pg_index_run. Initialise with PG_INDEX_OPTIONS_INIT. @since 0.2 */
+typedef struct pg_index_options {
+    size_t struct_size;
+    const char *db_path;      /**< NULL = "<first folder>/.paligemma.sqlite" */
+    const char *tasks;        /**< comma-separated: "caption", "detect:person ; dog",
+                                   "segment:cat"; NULL = "caption" */
+    const char *prompt;       /**< the caption task's prompt; NULL = "caption en" */
+    uint32_t batch;           /**< sessions decoded together (1..64); 0 = 4 */
+    uint32_t max_new_tokens;  /**< per result; 0 = 64 */
+    uint32_t flags;           /**< PG_INDEX_* bits */
+    pg_index_progress_fn progress_fn; /**< may be NULL */
+    void *progress_user;
+} pg_index_options;
+
+PG_API void pg_index_options_init(pg_index_options *opts, size_t struct_size);
+#define PG_INDEX_OPTIONS_INIT(p) pg_index_options_init((p), sizeof *(p))
+
+/**
+ * Indexes every JPEG/PNG under `dirs` (recursively; hidden entries skipped) into the catalogue
+ * with `model`. A file whose content hash already has a result for this model, task and prompt
+ * is not run again; each finished image is committed in its own transaction (WAL), so a crash
+ * loses only images in flight. A corrupt image gets error rows and the run goes on; an
+ * unreadable folder is a note, not an error.
+ * @param stats  may be NULL; else filled (struct_size set by the caller)
+ * @return PG_OK; PG_ERR_IO (the database cannot be created or written: the message says which
+ *         and why, e.g. read-only), PG_ERR_NOT_FOUND (a folder does not exist),
+ *         PG_ERR_UNSUPPORTED (a newer schema), PG_ERR_CANCELLED, PG_ERR_INVALID_ARGUMENT.
+ * @since 0.2
+ */
+PG_API pg_status pg_index_run(pg_model *model, const char *const *dirs, size_t n_dirs,
+                              const pg_index_options *opts, pg_index_stats *stats);
+
+/** A search hit: path, the matching caption, bm25 score (lower is better). Return non-zero
+ *  to stop. */
+typedef int (*pg_index_hit_fn)(void *user, const char *path, const char *text, double score);
+
+/**
+ * Full-text search of the captions (FTS5): every word of `query` is matched (quoted, joined
+ * by OR), files are ranked by bm25; at most `limit` hits (0 = 20) reach `fn`, best first.
+ * Opens the database read-only; works while pg_index_run writes it. @since 0.2
+ */
+PG_API pg_status pg_index_search(const char *db_path, const char *query, uint32_t limit,
+                                 pg_index_hit_fn fn, void *user);
+
+/** Creates (or migrates) the catalogue schema in `db_path`: for other writers. @since 0.2 */
+PG_API pg_status pg_index_db_init(const char *db_path);
+
+/** XXH3-128 of a file's bytes as 32 lowercase hex digits + NUL (cap >= 33). @since 0.2 */
+PG_API pg_status pg_index_hash_file(const char *path, char *hex, size_t cap);
+
+/** The model's weights identity (docs/index-schema.md) as 32 hex digits + NUL (cap >= 33).
+ *  @since 0.2 */
+PG_API pg_status pg_index_model_id(const pg_model *model, char *hex, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

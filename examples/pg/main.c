@@ -17,6 +17,8 @@ static const struct {
       "pg tokenize (-m MODEL | -t TOKENIZER) [--no-parse-special] [--bos] (TEXT | --stdin)" },
     { "info", pg_cmd_info, "pg info -m MODEL [--json]            show the model variant" },
     { "bench", pg_cmd_bench, "pg bench [--variant 3b-448] [options] benchmark" },
+    { "index", pg_cmd_index, "pg index -m MODEL DIR... [--db FILE] [--xmp]  catalogue photos" },
+    { "search", pg_cmd_search, "pg search --db FILE \"dog on a beach\" [--json]  search it" },
 };
 
 static int usage(FILE *f)

@@ -147,6 +147,30 @@ int main(void)
     FIELD(pg_batch_options, flags);
     end();
 
+    BEGIN(pg_index_stats, 0);
+    FIELD(pg_index_stats, struct_size);
+    FIELD(pg_index_stats, files_total);
+    FIELD(pg_index_stats, files_done);
+    FIELD(pg_index_stats, files_indexed);
+    FIELD(pg_index_stats, files_skipped);
+    FIELD(pg_index_stats, files_failed);
+    FIELD(pg_index_stats, files_other);
+    FIELD(pg_index_stats, results_written);
+    FIELD(pg_index_stats, elapsed_ms);
+    end();
+
+    BEGIN(pg_index_options, 0);
+    FIELD(pg_index_options, struct_size);
+    FIELD(pg_index_options, db_path);
+    FIELD(pg_index_options, tasks);
+    FIELD(pg_index_options, prompt);
+    FIELD(pg_index_options, batch);
+    FIELD(pg_index_options, max_new_tokens);
+    FIELD(pg_index_options, flags);
+    FIELD(pg_index_options, progress_fn);
+    FIELD(pg_index_options, progress_user);
+    end();
+
     /* Not a struct: the size of the enum type pg_status, which ctypes passes as c_int. */
     printf(",\n  \"pg_status\": {\"size\": %zu, \"fields\": []}\n}\n", sizeof(pg_status));
     return 0;

@@ -1188,3 +1188,10 @@ def parse_detections(text: Union[str, bytes], width: int, height: int) -> List[D
 # Batches live in their own module; imported last because they use the classes above.
 from ._batch import Batch, BatchResult  # noqa: E402
 from ._batch import caption_many as _caption_many  # noqa: E402
+
+# The photo catalogue (pg index): its own module too.
+from ._index import IndexStats, SearchHit, index, index_db_init, index_hash_file  # noqa: E402
+from ._index import index_model_id, search  # noqa: E402
+
+__all__ += ["IndexStats", "SearchHit", "index", "search", "index_db_init", "index_hash_file",
+            "index_model_id"]

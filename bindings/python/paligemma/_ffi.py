@@ -104,6 +104,10 @@ PG_TENSOR_VISION_OUT = 1
 PG_TENSOR_PROJECTOR_OUT = 2
 PG_TENSOR_PREFILL_LOGITS_LAST = 3
 
+# pg_index_options.flags (0.2)
+PG_INDEX_XMP = 1 << 0
+PG_INDEX_RESCAN = 1 << 1
+
 # --------------------------------------------------------------------------------------------
 # Opaque handles: distinct types, so passing the wrong handle raises TypeError
 # --------------------------------------------------------------------------------------------
@@ -280,12 +284,44 @@ class pg_detection_info(Structure):
     ]
 
 
+class pg_index_stats(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("files_total", c_uint64),
+        ("files_done", c_uint64),
+        ("files_indexed", c_uint64),
+        ("files_skipped", c_uint64),
+        ("files_failed", c_uint64),
+        ("files_other", c_uint64),
+        ("results_written", c_uint64),
+        ("elapsed_ms", c_double),
+    ]
+
+
+pg_index_progress_fn = CFUNCTYPE(c_int, c_void_p, POINTER(pg_index_stats), c_char_p, c_char_p)
+pg_index_hit_fn = CFUNCTYPE(c_int, c_void_p, c_char_p, c_char_p, c_double)
+
+
+class pg_index_options(Structure):
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("db_path", c_char_p),
+        ("tasks", c_char_p),
+        ("prompt", c_char_p),
+        ("batch", c_uint32),
+        ("max_new_tokens", c_uint32),
+        ("flags", c_uint32),
+        ("progress_fn", pg_index_progress_fn),
+        ("progress_user", c_void_p),
+    ]
+
+
 #: Every public struct of the header, by its C name (used by the layout test).
 STRUCTS: Dict[str, type] = {
     cls.__name__: cls
     for cls in (pg_model_options, pg_model_info, pg_image_options, pg_session_options,
                 pg_token_event, pg_generate_options, pg_timings, pg_detection_info,
-                pg_batch_options)
+                pg_batch_options, pg_index_stats, pg_index_options)
 }
 
 # --------------------------------------------------------------------------------------------
@@ -398,6 +434,15 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any], Optional[str], Tuple[int, ...]]] = {
     "pg_batch_wait": (c_status, [p_batch, c_uint32, POINTER(c_uint32)], _THREAD, ()),
     "pg_batch_wake": (None, [p_batch], None, ()),
     "pg_batch_count": (c_uint32, [p_batch], None, ()),
+    # catalogue: pg index (0.2)
+    "pg_index_options_init": (None, [POINTER(pg_index_options), c_size_t], None, ()),
+    "pg_index_run": (c_status, [p_model, POINTER(c_char_p), c_size_t, POINTER(pg_index_options),
+                                POINTER(pg_index_stats)], _THREAD, ()),
+    "pg_index_search": (c_status, [c_char_p, c_char_p, c_uint32, pg_index_hit_fn, c_void_p],
+                        _THREAD, ()),
+    "pg_index_db_init": (c_status, [c_char_p], _THREAD, ()),
+    "pg_index_hash_file": (c_status, [c_char_p, POINTER(c_char), c_size_t], _THREAD, ()),
+    "pg_index_model_id": (c_status, [p_model, POINTER(c_char), c_size_t], _THREAD, ()),
 }
 
 
