@@ -113,11 +113,11 @@ class Catalogue:
             sql += " AND status = 'ok'"
         return {tuple(r) for r in self.db.execute(sql, (model_id,))}  # type: ignore[misc]
 
-    def facts_of_hash(self, content_hash: str) -> Optional[Tuple[Any, Any, Any]]:
-        """(width, height, error) of some files row with this content, if any."""
-        row = self.db.execute("SELECT width, height, error FROM files WHERE hash = ? LIMIT 1",
-                              (content_hash,)).fetchone()
-        return tuple(row) if row else None  # type: ignore[return-value]
+    def dims_of_hash(self, content_hash: str) -> Tuple[Any, Any]:
+        """(width, height) of a decoded files row with this content, else (None, None)."""
+        row = self.db.execute("SELECT width, height FROM files WHERE hash = ? AND"
+                              " width IS NOT NULL LIMIT 1", (content_hash,)).fetchone()
+        return (row[0], row[1]) if row else (None, None)
 
     def _upsert_file(self, path: str, size: int, mtime_ns: int, content_hash: str,
                      width: Any, height: Any, error: Any, seen_at: str) -> None:
@@ -134,25 +134,28 @@ class Catalogue:
         with self._transaction():
             self.db.execute("UPDATE files SET seen_at = ? WHERE path = ?", (seen_at, path))
 
-    def write_file(self, path: str, size: int, mtime_ns: int, content_hash: str, width: Any,
-                   height: Any, error: Any, seen_at: str) -> None:
-        """A files row alone (content already indexed under another path or earlier)."""
+    def write_file(self, path: str, size: int, mtime_ns: int, content_hash: str,
+                   seen_at: str) -> None:
+        """A files row alone, for content indexed earlier (under this path or another):
+        its size from a decoded row of that content, no error (as pg index writes it)."""
         with self._transaction():
-            self._upsert_file(path, size, mtime_ns, content_hash, width, height, error,
-                              seen_at)
+            self._upsert_file(path, size, mtime_ns, content_hash,
+                              *self.dims_of_hash(content_hash), None, seen_at)
 
-    def write_record(self, record: Dict[str, Any], seen_at: str, also: Iterable[Tuple[str, int, int]] = (),
-                     rescan: bool = False) -> int:
+    def write_record(self, record: Dict[str, Any], seen_at: str,
+                     also: Iterable[Tuple[str, int, int]] = (), rescan: bool = False) -> int:
         """A worker's record: its files row (and those of ``also``, other paths with the same
         content: (path, size, mtime_ns)), its results and boxes, in one transaction. Returns
-        the results rows inserted (0 for those already there)."""
+        the results rows inserted (0 for those already there). The other paths get the
+        record's size and no error, as pg index writes a file whose content is done."""
         h = record["hash"]
         inserted = 0
         with self._transaction():
-            facts = (h, record["width"], record["height"], record["error"], seen_at)
-            self._upsert_file(record["path"], record["size"], record["mtime_ns"], *facts)
+            self._upsert_file(record["path"], record["size"], record["mtime_ns"], h,
+                              record["width"], record["height"], record["error"], seen_at)
             for path, size, mtime_ns in also:
-                self._upsert_file(path, size, mtime_ns, *facts)
+                self._upsert_file(path, size, mtime_ns, h, record["width"], record["height"],
+                                  None, seen_at)
             for r in record["results"]:
                 inserted += self._insert_result(h, record, r, rescan)
         return inserted

@@ -147,18 +147,16 @@ def _plan(cat: Catalogue, paths: List[str], task_list: List[Task], model_id: str
             by_hash[h].append((path, st.st_size, st.st_mtime_ns))
             continue
         left = [t for t in task_list if (h, t[0], t[1]) not in done]
-        facts = cat.facts_of_hash(h)
-        if not left and facts is not None:
+        if not left:
             row = known.get(path)
-            if row and row[:3] == (st.st_size, st.st_mtime_ns, h):
+            if row and row == (st.st_size, st.st_mtime_ns, h):
                 cat.touch(path, seen_at)
             else:
-                cat.write_file(path, st.st_size, st.st_mtime_ns, h, *facts, seen_at)
+                cat.write_file(path, st.st_size, st.st_mtime_ns, h, seen_at)
             stats.files_skipped += 1
             if _finished(stats, path, None, progress):
                 return work, by_hash, True
             continue
-        # model work, or (no task left but no row knows its size) a decode only
         by_hash[h] = []
         work.append((path, left))
     return work, by_hash, False
@@ -223,9 +221,9 @@ def _write(cat: Catalogue, record: Dict[str, Any], model_id: str,
     twins = by_hash.get(record["hash"], [])
     stats.results_written += cat.write_record(record, seen_at, twins, rescan)
     if record["error"] is not None:
-        stats.files_failed += 1 + len(twins)
+        stats.files_failed += 1
     else:
         stats.files_indexed += 1
-        stats.files_skipped += len(twins)
+    stats.files_skipped += len(twins)  # their content was done with this record
     stats.files_done += len(twins)
     return _finished(stats, path, record, progress)

@@ -107,7 +107,9 @@ def _boxes(task: str, text: str, width: int, height: int) -> List[Dict[str, Any]
 def _ok_result(task: Task, session: "paligemma.Session", width: int,
                height: int) -> Dict[str, Any]:
     t = session.timings
-    text = session.text
+    # Cut at a NUL character (a <0x00> byte token): SQLite's functions, FTS5 and pg index
+    # (which binds C strings) all stop there; token_ids keep the whole answer.
+    text = session.text.split("\0", 1)[0]
     return {"task": task[0], "prompt": task[1], "status": "ok", "error": None, "text": text,
             "token_ids": json.dumps(list(session.output_ids), separators=(",", ":")),
             "stop_reason": int(session.stop_reason), "preprocess_ms": t.preprocess_ms,
