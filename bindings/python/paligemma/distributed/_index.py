@@ -18,6 +18,10 @@ from ._plugin import ModelPlugin, identity, index_chunk
 from ._work import Task, error_text, parse_tasks
 
 
+#: times one task may be lost with its worker and waited for again before it counts as failed
+MAX_REWAITS = 16
+
+
 @dataclass
 class IndexStats:
     """Counters of one :func:`index` run (the fields of ``pg_index_stats``, plus chunks)."""
@@ -172,8 +176,16 @@ def _run(client: Client, cat: Catalogue, name: str, model_id: str,
         futures[f] = part
     stats.chunks = len(futures)
     stopped = False
+    rewaits: Dict[Any, int] = {}
     try:
-        for f in as_completed(list(futures)):
+        pending = as_completed(list(futures))
+        for f in pending:
+            if f.status in ("lost", "pending") and rewaits.get(f, 0) < MAX_REWAITS:
+                # it finished on a worker that died before the result came here: the
+                # scheduler computes it again elsewhere, so wait for it again
+                rewaits[f] = rewaits.get(f, 0) + 1
+                pending.add(f)
+                continue
             part = futures.pop(f)
             if f.status != "finished":
                 stats.chunks_failed += 1
