@@ -48,7 +48,6 @@ try:
 except ImportError as exc:
     skip("Dask distributed is missing (Debian: python3-distributed): %s" % exc)
 
-import paligemma  # noqa: E402
 import paligemma.distributed as pgd  # noqa: E402
 
 import catalogue_dump  # noqa: E402

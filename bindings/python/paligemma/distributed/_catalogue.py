@@ -13,7 +13,7 @@ import sqlite3
 import stat as stat_mod
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Sequence, Set, Tuple
 
 from . import _native
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from distributed import Client, as_completed
 
@@ -67,7 +67,8 @@ def start_model(client: Client, model_path: str, *, threads: int = 0,
     return plugin.name, model_id, variant
 
 
-def _chunks(items: List[Tuple[str, List[Task]]], size: int) -> List[List[Tuple[str, List[Task]]]]:
+def _chunks(items: List[Tuple[str, List[Task]]],
+            size: int) -> List[List[Tuple[str, List[Task]]]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
