@@ -18,10 +18,10 @@ from typing import Any, Dict, List, Optional
 
 from distributed import Client, LocalCluster
 
-from paligemma import PaliGemmaError
+from paligemma import LIBRARY_PATH, PaliGemmaError
 
 from ._index import IndexStats, index
-from ._native import CatalogueUnavailable
+from ._native import CatalogueUnavailable, available
 from ._work import parse_tasks
 
 
@@ -99,6 +99,9 @@ def _summary(stats: IndexStats) -> str:
 
 def _run_index(args: argparse.Namespace) -> int:
     parse_tasks(args.tasks, args.prompt)  # a bad --tasks fails before any cluster starts
+    if not available():
+        raise CatalogueUnavailable("%s lacks the catalogue functions of pg index (issue 12)"
+                                   % LIBRARY_PATH)
     cluster = None
     if args.scheduler:
         client = Client(args.scheduler)

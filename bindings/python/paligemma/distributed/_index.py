@@ -142,7 +142,8 @@ def _plan(cat: Catalogue, paths: List[str], task_list: List[Task], model_id: str
                 h = row[2]
             else:
                 h = _native.hash_file(path)
-        except (OSError, paligemma.PaliGemmaError) as exc:  # unreadable: no hash, so no row can hold it
+        except (OSError, paligemma.PaliGemmaError) as exc:
+            # unreadable: without a hash no row can hold it
             stats.notes.append((path, "cannot hash: %s" % error_text(exc)))
             stats.files_failed += 1
             if _finished(stats, path, None, progress):
