@@ -31,6 +31,8 @@ class Walk:
     roots: List[str] = field(default_factory=list)  #: absolute folders walked
     paths: List[str] = field(default_factory=list)  #: JPEG/PNG files, sorted, unique
     notes: List[Tuple[str, str]] = field(default_factory=list)  #: (path, why) passed over
+    #: some folder or entry could not be read: its files are unseen, not gone (prune nothing)
+    incomplete: bool = False
 
 
 def walk(dirs: Sequence[str]) -> Walk:
@@ -56,6 +58,7 @@ def _walk_dir(w: Walk, folder: str, depth: int) -> None:
         names = os.listdir(folder)
     except OSError as exc:
         w.notes.append((folder, "cannot read this folder: %s" % exc.strerror))
+        w.incomplete = True
         return
     for name in names:
         if name.startswith("."):
@@ -65,6 +68,7 @@ def _walk_dir(w: Walk, folder: str, depth: int) -> None:
             lst, st = os.lstat(path), os.stat(path)
         except OSError as exc:
             w.notes.append((path, "cannot stat: %s" % exc.strerror))
+            w.incomplete = True
             continue
         if stat_mod.S_ISDIR(st.st_mode):
             if stat_mod.S_ISLNK(lst.st_mode):

@@ -110,7 +110,7 @@ def index(client: Client, dirs: Sequence[str], model_path: str, *,
         if not stopped:
             stopped = _run(client, cat, name, model_id, work, by_hash, batch, max_new_tokens,
                            chunk, rescan, seen_at, stats, progress)
-        if not stopped and stats.chunks_failed == 0:
+        if not stopped and stats.chunks_failed == 0 and not found.incomplete:
             cat.forget_vanished(found.roots, set(found.paths))
     finally:
         cat.close()
