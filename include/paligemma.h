@@ -704,6 +704,24 @@ PG_API uint32_t pg_batch_count(const pg_batch *batch);
  * session's generation.
  */
 
+/* ---- segmentation masks and answer status (issue 14) ---- */
+
+/**
+ * Whether the parsed answer was clean. pg_detections_parse never fails on malformed text; this
+ * says whether it met any: a truncated object (the text ends inside its tokens, as a
+ * generation cut off by max_new_tokens leaves it), a malformed one (fewer than four loc
+ * tokens, 1..15 seg tokens, seg tokens without a box, a bad token) or an invalid one (a value
+ * out of range, an empty or inverted box; dropped as big_vision does).
+ * @return PG_OK when none was met; PG_ERR_FORMAT otherwise, with the first problem and its
+ *         byte offset in pg_last_error() ("truncated object at byte 40: 3 of 4 <locDDDD>
+ *         tokens before the end of the text"); PG_ERR_INVALID_ARGUMENT for NULL. @since 0.2
+ */
+PG_API pg_status pg_detections_status(const pg_detections *detections);
+
+/** @return the number of problems pg_detections_status describes the first of (each broken
+ *          or dropped object counts once; 0 for NULL). @since 0.2 */
+PG_API size_t pg_detections_problem_count(const pg_detections *detections);
+
 #ifdef __cplusplus
 }
 #endif
