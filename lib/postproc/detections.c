@@ -8,7 +8,7 @@
  * failed attempt advances by one byte. Out-of-range values and empty boxes drop the object
  * (big_vision's validity rule) instead of failing the call: model output is untrusted text.
  */
-#include "core/core.h"
+#include "postproc/postproc.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -428,4 +428,10 @@ PG_API pg_status pg_detections_status(const pg_detections *detections)
 PG_API size_t pg_detections_problem_count(const pg_detections *detections)
 {
     return detections ? detections->dropped : 0;
+}
+
+void pg__detections_image_size(const pg_detections *d, uint32_t *width, uint32_t *height)
+{
+    *width = d->width;
+    *height = d->height;
 }
