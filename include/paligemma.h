@@ -564,8 +564,9 @@ typedef struct pg_detection_info {
  * Text that holds no object (a caption, garbage, a truncated answer) gives an empty, valid result:
  * malformed pieces are skipped, never an error.
  *
- * The segmentation codes are returned raw: turning them into a mask needs big_vision's VQ-VAE
- * decoder weights (vae-oid.npz), which the Hugging Face checkpoints do not contain.
+ * The segmentation codes are returned raw; pg_detections_mask turns them into a mask with
+ * big_vision's VQ-VAE decoder weights (vae-oid.npz, not part of the Hugging Face checkpoints).
+ * pg_detections_status says whether malformed or truncated pieces were skipped.
  *
  * @param[out] out   the result (free with pg_detections_free), or NULL on failure
  * @param[in]  text  the answer, `len` bytes, need not be NUL-terminated (NULL only if len 0)
