@@ -100,7 +100,11 @@ pg_status pg__npz_open_memory(pg__npz **out, const void *buf, size_t size, const
     zip_t *zip = zip_open_from_source(src, ZIP_RDONLY | ZIP_CHECKCONS, &err);
     if (!zip) {
         zip_source_free(src);
-        return zip_failure(open_status(zip_error_code_zip(&err)), what, &err);
+        /* In memory there is no file to miss or fail to read: every failure but memory is
+         * a malformed archive (libzip says "No such file" for some, found by fuzzing). */
+        const int code = zip_error_code_zip(&err);
+        return zip_failure(code == ZIP_ER_MEMORY ? PG_ERR_OUT_OF_MEMORY : PG_ERR_FORMAT, what,
+                           &err);
     }
     zip_error_fini(&err);
     return wrap(out, zip, what, max_entry);
