@@ -181,3 +181,40 @@ def test_session_segment_and_detect_overlay(vae, tiny_model, tiny_dir, model_ima
     assert res.returncode == 0, res.stderr
     with paligemma.Image(image) as img:
         assert _png(overlay).shape == (img.height, img.width, 3)
+
+
+def test_mask_arguments(vae):
+    """pg_detections_mask validates its arguments: NULL, index, mask size, no seg codes."""
+    import ctypes
+    from paligemma import _ffi, lib
+    path, _ = vae
+    text = (vae_ref.answer(OBJECTS[:1]) + " ; <loc0000><loc0000><loc0512><loc0512> box").encode()
+    handle = ctypes.POINTER(_ffi.pg_detections)()
+    lib.pg_detections_parse(ctypes.byref(handle), text, len(text), 40, 30)
+    small = (ctypes.c_uint8 * (40 * 30 - 1))()
+    exact = (ctypes.c_uint8 * (40 * 30))()
+    try:
+        with MaskDecoder(path) as dec:
+            with pytest.raises(PaliGemmaError) as info:
+                lib.pg_detections_mask(handle, 0, dec._ptr(), None, small, len(small), None)
+            assert info.value.status == paligemma.Status.INVALID_ARGUMENT
+            assert "the 40x30 image needs 1200" in info.value.message
+            lib.pg_detections_mask(handle, 0, dec._ptr(), None, exact, len(exact), None)
+            assert 0 < sum(exact) < 40 * 30 and set(exact) <= {0, 1}
+            box = (ctypes.c_uint32 * 4)()
+            lib.pg_detections_mask(handle, 0, dec._ptr(), None, None, 0, box)  # box only
+            assert list(box) == list(vae_ref.box(OBJECTS[0][0], 40, 30))
+            with pytest.raises(PaliGemmaError) as info:
+                lib.pg_detections_mask(handle, 1, dec._ptr(), None, exact, len(exact), None)
+            assert info.value.status == paligemma.Status.NOT_FOUND
+            with pytest.raises(PaliGemmaError) as info:
+                lib.pg_detections_mask(handle, 2, dec._ptr(), None, exact, len(exact), None)
+            assert info.value.status == paligemma.Status.INVALID_ARGUMENT
+            with pytest.raises(PaliGemmaError):
+                lib.pg_detections_mask(handle, 0, None, None, exact, len(exact), None)
+            with pytest.raises(PaliGemmaError):
+                lib.pg_detections_mask(None, 0, dec._ptr(), None, exact, len(exact), None)
+    finally:
+        lib.pg_detections_free(handle)
+    with pytest.raises(PaliGemmaError):
+        lib.pg_mask_decoder_load(None, b"x.npz")
