@@ -564,8 +564,9 @@ typedef struct pg_detection_info {
  * Text that holds no object (a caption, garbage, a truncated answer) gives an empty, valid result:
  * malformed pieces are skipped, never an error.
  *
- * The segmentation codes are returned raw: turning them into a mask needs big_vision's VQ-VAE
- * decoder weights (vae-oid.npz), which the Hugging Face checkpoints do not contain.
+ * The segmentation codes are returned raw; pg_detections_mask turns them into a mask with
+ * big_vision's VQ-VAE decoder weights (vae-oid.npz, not part of the Hugging Face checkpoints).
+ * pg_detections_status says whether malformed or truncated pieces were skipped.
  *
  * @param[out] out   the result (free with pg_detections_free), or NULL on failure
  * @param[in]  text  the answer, `len` bytes, need not be NUL-terminated (NULL only if len 0)
@@ -796,6 +797,74 @@ PG_API pg_status pg_index_hash_file(const char *path, char *hex, size_t cap);
 /** The model's weights identity (docs/index-schema.md) as 32 hex digits + NUL (cap >= 33).
  *  @since 0.2 */
 PG_API pg_status pg_index_model_id(const pg_model *model, char *hex, size_t cap);
+/* ---- segmentation masks and answer status (issue 14) ---- */
+
+/**
+ * Whether the parsed answer was clean. pg_detections_parse never fails on malformed text; this
+ * says whether it met any: a truncated object (the text ends inside its tokens, as a
+ * generation cut off by max_new_tokens leaves it), a malformed one (fewer than four loc
+ * tokens, 1..15 seg tokens, seg tokens without a box, a bad token) or an invalid one (a value
+ * out of range, an empty or inverted box; dropped as big_vision does).
+ * @return PG_OK when none was met; PG_ERR_FORMAT otherwise, with the first problem and its
+ *         byte offset in pg_last_error() ("truncated object at byte 40: 3 of 4 <locDDDD>
+ *         tokens before the end of the text"); PG_ERR_INVALID_ARGUMENT for NULL. @since 0.2
+ */
+PG_API pg_status pg_detections_status(const pg_detections *detections);
+
+/** @return the number of problems pg_detections_status describes the first of (each broken
+ *          or dropped object counts once; 0 for NULL). @since 0.2 */
+PG_API size_t pg_detections_problem_count(const pg_detections *detections);
+
+/** Side of the mask decoder's output: PG_MASK_SIDE x PG_MASK_SIDE logits. @since 0.2 */
+#define PG_MASK_SIDE 64
+
+/**
+ * big_vision's VQ-VAE mask decoder (spec section 9.3): turns the 16 `<segDDD>` codes of a
+ * `segment ...` answer into a 64x64 mask. Opaque, immutable after loading: may be used from
+ * several threads at once. @since 0.2
+ */
+typedef struct pg_mask_decoder pg_mask_decoder;
+
+/**
+ * Loads the decoder from `vae-oid.npz` (big_vision's file: a NumPy .npz holding
+ * `_vq_vae._embedding` [128, D] and the `decoder.*` convolutions in PyTorch layout; the
+ * `encoder.*` arrays are ignored). float32 arrays (float64/float16 are converted), stored or
+ * deflated entries; every name, shape and size is checked.
+ * @return PG_OK, PG_ERR_NOT_FOUND (no file, or an array missing), PG_ERR_IO, PG_ERR_FORMAT
+ *         (not a zip, broken .npy, wrong shape), PG_ERR_UNSUPPORTED (dtype, byte order),
+ *         PG_ERR_LIMIT, PG_ERR_OUT_OF_MEMORY, PG_ERR_INVALID_ARGUMENT; message in
+ *         pg_last_error(). @since 0.2
+ */
+PG_API pg_status pg_mask_decoder_load(pg_mask_decoder **out, const char *npz_path);
+
+/** Frees a decoder. NULL is fine. @since 0.2 */
+PG_API void pg_mask_decoder_free(pg_mask_decoder *decoder);
+
+/**
+ * Decodes `n_codes` (must be 16) codes, each 0..127 (a 4x4 grid, row-major), into
+ * PG_MASK_SIDE^2 logits, row-major (`n_logits` >= 4096). A logit > 0 is "inside".
+ * @return PG_OK, PG_ERR_INVALID_ARGUMENT, PG_ERR_OUT_OF_MEMORY. @since 0.2
+ */
+PG_API pg_status pg_mask_decode_logits(const pg_mask_decoder *decoder, const int32_t *codes,
+                                       size_t n_codes, float *logits, size_t n_logits);
+
+/**
+ * The mask of object `index` of a `segment ...` answer, as big_vision's segmentation evaluator
+ * places it: the pixel box int(loc / 1023 * side) (x0 = int(loc[1] / 1023 * width), ...), the
+ * 64x64 logits resized into it with Pillow's BILINEAR filter on float values, thresholded
+ * > 0, pasted into an image-sized mask of zeros.
+ * @param logits  receives the 4096 logits (may be NULL)
+ * @param mask    receives width x height bytes, row-major, 1 inside and 0 outside, for the
+ *                image size given to pg_detections_parse (may be NULL); mask_size its bytes
+ * @param box     receives x0, y0, x1, y1 of the box (x1, y1 exclusive; x1 <= x0 or y1 <= y0
+ *                when it is empty after truncation, and the mask then is all 0); may be NULL
+ * @return PG_OK; PG_ERR_NOT_FOUND when the object has no 16 seg codes (a detect answer, a
+ *         truncated one); PG_ERR_INVALID_ARGUMENT (NULL, index out of range, mask_size too
+ *         small); PG_ERR_OUT_OF_MEMORY. @since 0.2
+ */
+PG_API pg_status pg_detections_mask(const pg_detections *detections, size_t index,
+                                    const pg_mask_decoder *decoder, float *logits,
+                                    uint8_t *mask, size_t mask_size, uint32_t *box);
 
 #ifdef __cplusplus
 }

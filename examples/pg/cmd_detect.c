@@ -15,6 +15,7 @@
 #include "pg.h"
 
 #include "batch_run.h"
+#include "mask_out.h"
 
 #include "paligemma.h"
 
@@ -38,6 +39,7 @@ typedef struct detect_args {
     int32_t threads;
     uint32_t max_tokens;
     bool json;
+    const char *overlay; /* --overlay FILE: the image with the boxes drawn (one image) */
 } detect_args;
 
 static int usage(FILE *f)
@@ -52,6 +54,7 @@ static int usage(FILE *f)
                "  --batch N         several images: N at once through a pg_batch (1..64;\n"
                "                    default up to 8); output in input order, one line (JSON)\n"
                "                    or one block (text, prefixed IMAGE: ) per image\n"
+               "  --overlay FILE    one image: also write it with the boxes drawn (PNG)\n"
                "Boxes are x_min y_min x_max y_max in pixels of IMAGE.\n");
     return f == stderr ? 2 : 0;
 }
@@ -110,6 +113,8 @@ static int parse_args(int argc, char **argv, detect_args *a)
             a->threads = (int32_t)n;
         } else if (!strcmp(o, "--max-tokens") && parse_uint(v, 1u << 20, &n)) {
             a->max_tokens = (uint32_t)n;
+        } else if (!strcmp(o, "--overlay")) {
+            a->overlay = v;
         } else if (!strcmp(o, "--batch") && pg_cli_parse_batch(v, &a->batch)) {
         } else if ((!strcmp(o, "-i") || !strcmp(o, "--image")) &&
                    a->n_images < MAX_DETECT_IMAGES) {
@@ -118,6 +123,10 @@ static int parse_args(int argc, char **argv, detect_args *a)
             fprintf(stderr, "pg detect: unknown option or bad value '%s %s'\n", o, v);
             return 2;
         }
+    }
+    if (a->overlay && a->n_images > 1) {
+        fprintf(stderr, "pg detect: --overlay takes one image\n");
+        return 2;
     }
     if (!a->model || a->n_images == 0 || a->n_objects == 0) {
         fprintf(stderr, "pg detect: needs -m MODEL, an IMAGE and the objects to find\n");
@@ -282,6 +291,20 @@ static int detect_and_print(pg_session *s, const pg_image *img, const detect_arg
     }
     fputs(out, stdout);
     free(out);
+    if (a->overlay) {
+        size_t len = 0;
+        const char *text = pg_session_text(s, &len);
+        pg_detections *d = NULL;
+        int rc = 1;
+        if (pg_detections_parse(&d, text, len, pg_image_width(img), pg_image_height(img)) !=
+            PG_OK) {
+            fprintf(stderr, "pg detect: %s\n", pg_last_error());
+        } else {
+            rc = pg_cli_write_overlay(a->overlay, img, d, NULL);
+        }
+        pg_detections_free(d);
+        return rc;
+    }
     return 0;
 }
 

@@ -12,6 +12,8 @@ static const struct {
     { "caption", pg_cmd_caption, "pg caption -m MODEL IMAGE...        caption images" },
     { "ask", pg_cmd_ask, "pg ask -m MODEL IMAGE \"question\"    answer a question" },
     { "detect", pg_cmd_detect, "pg detect -m MODEL IMAGE \"cat ; dog\" [--json]  find boxes" },
+    { "segment", pg_cmd_segment,
+      "pg segment -m MODEL --vae vae-oid.npz IMAGE \"cat\" [--json]  find masks" },
     { "generate", pg_cmd_generate, "pg generate -m MODEL -i IMAGE -p PROMPT [options]" },
     { "tokenize", pg_cmd_tokenize,
       "pg tokenize (-m MODEL | -t TOKENIZER) [--no-parse-special] [--bos] (TEXT | --stdin)" },

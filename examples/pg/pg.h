@@ -8,6 +8,7 @@ int pg_cmd_caption(int argc, char **argv);  /* cmd_generate.c: pg caption -m MOD
 int pg_cmd_ask(int argc, char **argv);      /* cmd_generate.c: pg ask -m MODEL IMAGE "q" */
 int pg_cmd_generate(int argc, char **argv); /* cmd_generate.c: pg generate ... */
 int pg_cmd_detect(int argc, char **argv);   /* cmd_detect.c:   pg detect -m MODEL IMAGE "a ; b" */
+int pg_cmd_segment(int argc, char **argv);  /* cmd_segment.c:  pg segment -m MODEL --vae NPZ IMAGE "a" */
 int pg_cmd_bench(int argc, char **argv);    /* cmd_bench.c:    pg bench ... */
 int pg_cmd_index(int argc, char **argv);    /* cmd_index.c:    pg index -m MODEL DIR... */
 int pg_cmd_search(int argc, char **argv);   /* cmd_index.c:    pg search --db FILE QUERY */

@@ -8,9 +8,11 @@
  * failed attempt advances by one byte. Out-of-range values and empty boxes drop the object
  * (big_vision's validity rule) instead of failing the call: model output is untrusted text.
  */
-#include "core/core.h"
+#include "postproc/postproc.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +32,14 @@ typedef struct det {
     size_t seg_off; /* NO_SEG when the object has no segmentation codes */
 } det;
 
+/* The first problem met while parsing (pg_detections_status). */
+typedef enum problem_kind { PROBLEM_NONE, PROBLEM_TRUNCATED, PROBLEM_MALFORMED, PROBLEM_INVALID } problem_kind;
+
 struct pg_detections {
+    uint32_t width, height; /* the image size the boxes refer to (masks need it) */
+    size_t dropped;         /* objects skipped: malformed, truncated or invalid */
+    problem_kind problem;
+    char problem_msg[160];
     det *items;
     size_t n, cap;
     char *labels; /* every label, each NUL-terminated */
@@ -99,18 +108,72 @@ static bool read_token(const char *s, size_t len, size_t *pos, const char *name,
     return true;
 }
 
-/* Reads `count` consecutive tokens; *pos moves only when all of them are there. */
-static bool read_tokens(const char *s, size_t len, size_t *pos, const char *name,
-                        size_t digits, size_t count, int32_t *values)
+/* Reads up to `count` consecutive tokens; returns how many were complete and moves *pos past
+ * them. */
+static size_t read_tokens(const char *s, size_t len, size_t *pos, const char *name,
+                          size_t digits, size_t count, int32_t *values)
 {
-    size_t p = *pos;
-    for (size_t i = 0; i < count; i++) {
-        if (!read_token(s, len, &p, name, digits, &values[i])) {
+    size_t n = 0;
+    while (n < count && read_token(s, len, pos, name, digits, &values[n])) {
+        n++;
+    }
+    return n;
+}
+
+/* True when s[p..len) begins a `<NAME` token: "<NAME" is there, or the text ends inside it
+ * (at least "<" plus one letter of NAME). */
+static bool token_starts(const char *s, size_t len, size_t p, const char *name)
+{
+    const size_t name_len = strlen(name), avail = len - p;
+    if (avail < 2 || s[p] != '<') {
+        return false;
+    }
+    const size_t n = avail < 1 + name_len ? avail - 1 : name_len;
+    return memcmp(s + p + 1, name, n) == 0;
+}
+
+/* True when the text ends inside a `<NAME` + digits token that starts at p, or nothing but
+ * whitespace follows p: what a cut-off generation leaves. */
+static bool cut_short(const char *s, size_t len, size_t p, const char *name, size_t digits)
+{
+    const size_t name_len = strlen(name), full = 1 + name_len + digits + 1;
+    while (p < len && is_space(s[p])) {
+        p++;
+    }
+    if (p == len) {
+        return true;
+    }
+    if (len - p >= full || !token_starts(s, len, p, name)) {
+        return false;
+    }
+    for (size_t i = p + 1 + name_len; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
             return false;
         }
     }
-    *pos = p;
     return true;
+}
+
+/* Counts a malformed, truncated or invalid piece and keeps the first one's description. */
+PG__PRINTF(4, 5)
+static void note_problem(pg_detections *d, problem_kind kind, size_t at, const char *fmt, ...)
+{
+    d->dropped++;
+    if (d->problem != PROBLEM_NONE) {
+        return;
+    }
+    d->problem = kind;
+    int n = snprintf(d->problem_msg, sizeof d->problem_msg, "%s at byte %zu: ",
+                     kind == PROBLEM_TRUNCATED ? "truncated object"
+                     : kind == PROBLEM_MALFORMED ? "malformed object"
+                                                 : "invalid object",
+                     at);
+    if (n > 0 && (size_t)n < sizeof d->problem_msg) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(d->problem_msg + n, sizeof d->problem_msg - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
 }
 
 static size_t skip_space(const char *s, size_t len, size_t p)
@@ -128,25 +191,27 @@ static float loc_to_pixels(int32_t loc, uint32_t size)
     return (float)(v < 0 ? 0 : v > size ? size : v);
 }
 
-/* big_vision's validity rule: values in range and a non-empty box. */
-static bool object_valid(const int32_t loc[N_LOC], const int32_t *seg)
+/* big_vision's validity rule: values in range and a non-empty box. Returns NULL when the
+ * object is valid, else why not. */
+static const char *object_invalid(const int32_t loc[N_LOC], const int32_t *seg)
 {
     for (size_t i = 0; i < N_LOC; i++) {
         if (loc[i] >= LOC_BINS) {
-            return false;
+            return "a <loc> value above 1023";
         }
     }
     for (size_t i = 0; seg && i < N_SEG; i++) {
         if (seg[i] >= SEG_CODES) {
-            return false;
+            return "a <seg> value above 127";
         }
     }
-    return loc[2] > loc[0] && loc[3] > loc[1];
+    return loc[2] > loc[0] && loc[3] > loc[1] ? NULL : "an empty or inverted box";
 }
 
 static pg_status add_object(pg_detections *d, const int32_t loc[N_LOC], const int32_t *seg,
-                            const char *label, size_t label_len, uint32_t w, uint32_t h)
+                            const char *label, size_t label_len)
 {
+    const uint32_t w = d->width, h = d->height;
     void *items = d->items, *labels = d->labels, *segs = d->seg;
     size_t label_bytes;
     pg_status st = reserve(&items, &d->cap, d->n, 1, sizeof *d->items);
@@ -187,18 +252,59 @@ static pg_status add_object(pg_detections *d, const int32_t loc[N_LOC], const in
     return PG_OK;
 }
 
-/* Tries one object at s[p] (a '<'). Returns the position after it, or p + 1 if none starts
- * there; *st is set only by an allocation failure. */
-static size_t parse_object(pg_detections *d, const char *s, size_t len, size_t p, uint32_t w,
-                           uint32_t h, pg_status *st)
+/* Called when no four loc tokens start at s[p] (a '<'): notes a problem when a loc or seg
+ * token starts there, and returns where scanning goes on. Skipping the complete tokens read
+ * finds the same objects as the reference pattern (none can start inside them) and counts a
+ * broken sequence once. */
+static size_t no_object(pg_detections *d, const char *s, size_t len, size_t p)
+{
+    int32_t v[N_SEG];
+    size_t q = p;
+    size_t n = read_tokens(s, len, &q, "loc", 4, N_LOC, v);
+    if (n > 0 || token_starts(s, len, p, "loc")) {
+        const bool cut = cut_short(s, len, q, "loc", 4);
+        note_problem(d, cut ? PROBLEM_TRUNCATED : PROBLEM_MALFORMED, p,
+                     "%zu of 4 <locDDDD> tokens%s", n, cut ? " before the end of the text" : "");
+        if (cut) {
+            return len; /* only the cut-off token (or whitespace) is left */
+        }
+    } else if ((n = read_tokens(s, len, &q, "seg", 3, N_SEG, v)) > 0 ||
+               token_starts(s, len, p, "seg")) {
+        note_problem(d, PROBLEM_MALFORMED, p, "<segDDD> tokens without a box");
+    }
+    return n > 0 ? q : p + 1;
+}
+
+/* Tries one object at s[p] (a '<'). Returns the position after it, or where scanning goes
+ * on if none starts there; *st is set only by an allocation failure. */
+static size_t parse_object(pg_detections *d, const char *s, size_t len, size_t p, pg_status *st)
 {
     int32_t loc[N_LOC], seg[N_SEG];
     size_t q = p;
-    if (!read_tokens(s, len, &q, "loc", 4, N_LOC, loc)) {
-        return p + 1;
+    if (read_tokens(s, len, &q, "loc", 4, N_LOC, loc) < N_LOC) {
+        return no_object(d, s, len, p);
     }
     q = skip_space(s, len, q);
-    const bool has_seg = read_tokens(s, len, &q, "seg", 3, N_SEG, seg);
+    const size_t seg_at = q, n_seg = read_tokens(s, len, &q, "seg", 3, N_SEG, seg);
+    const bool has_seg = n_seg == N_SEG;
+    if (n_seg > 0 && !has_seg) {
+        /* The reference pattern keeps a plain box with an empty label (the label stops at the
+         * first stray '<'); the stray seg tokens cannot start an object and are skipped. */
+        const bool cut = cut_short(s, len, q, "seg", 3);
+        note_problem(d, cut ? PROBLEM_TRUNCATED : PROBLEM_MALFORMED, p,
+                     "%zu of 16 <segDDD> tokens%s", n_seg,
+                     cut ? " before the end of the text" : "");
+        if (!object_invalid(loc, NULL)) {
+            *st = add_object(d, loc, NULL, s + seg_at, 0);
+        }
+        return cut ? len : q;
+    } else if (n_seg == 0 && token_starts(s, len, q, "seg") && cut_short(s, len, q, "seg", 3)) {
+        note_problem(d, PROBLEM_TRUNCATED, p, "0 of 16 <segDDD> tokens before the end of the text");
+        if (!object_invalid(loc, NULL)) {
+            *st = add_object(d, loc, NULL, s + seg_at, 0);
+        }
+        return len;
+    }
     size_t start = skip_space(s, len, q), end = start;
     while (end < len && s[end] != ';' && s[end] != '<' && s[end] != '>') {
         end++;
@@ -213,8 +319,11 @@ static size_t parse_object(pg_detections *d, const char *s, size_t len, size_t p
             q++;
         }
     }
-    if (object_valid(loc, has_seg ? seg : NULL)) {
-        *st = add_object(d, loc, has_seg ? seg : NULL, s + start, end - start, w, h);
+    const char *why = object_invalid(loc, has_seg ? seg : NULL);
+    if (why) {
+        note_problem(d, PROBLEM_INVALID, p, "%s", why);
+    } else {
+        *st = add_object(d, loc, has_seg ? seg : NULL, s + start, end - start);
     }
     return q;
 }
@@ -239,6 +348,8 @@ PG_API pg_status pg_detections_parse(pg_detections **out, const char *text, size
     if (!d) {
         return PG_ERR_OUT_OF_MEMORY;
     }
+    d->width = image_width;
+    d->height = image_height;
     pg_status st = PG_OK;
     size_t pos = 0;
     while (pos < len && !st) {
@@ -246,7 +357,7 @@ PG_API pg_status pg_detections_parse(pg_detections **out, const char *text, size
         if (!lt) {
             break;
         }
-        pos = parse_object(d, text, len, (size_t)(lt - text), image_width, image_height, &st);
+        pos = parse_object(d, text, len, (size_t)(lt - text), &st);
     }
     if (st) {
         pg_detections_free(d);
@@ -300,4 +411,27 @@ PG_API void pg_detections_free(pg_detections *detections)
     free(detections->labels);
     free(detections->seg);
     free(detections);
+}
+
+PG_API pg_status pg_detections_status(const pg_detections *detections)
+{
+    if (!detections) {
+        return pg__error(PG_ERR_INVALID_ARGUMENT, "pg_detections_status: detections is NULL");
+    }
+    if (detections->problem == PROBLEM_NONE) {
+        return PG_OK;
+    }
+    return pg__error(PG_ERR_FORMAT, "%s%s", detections->problem_msg,
+                     detections->dropped > 1 ? " (and more)" : "");
+}
+
+PG_API size_t pg_detections_problem_count(const pg_detections *detections)
+{
+    return detections ? detections->dropped : 0;
+}
+
+void pg__detections_image_size(const pg_detections *d, uint32_t *width, uint32_t *height)
+{
+    *width = d->width;
+    *height = d->height;
 }

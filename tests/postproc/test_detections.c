@@ -11,6 +11,7 @@
 #include "paligemma.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -235,6 +236,77 @@ static void test_arguments(void)
     pg_detections_free(d);
 }
 
+/* pg_detections_status: PG_OK for clean answers (captions included), PG_ERR_FORMAT naming the
+ * kind of the first problem and its byte offset otherwise; problem_count counts each. */
+static void check_status(const char *text, pg_status want, size_t problems, const char *msg)
+{
+    pg_detections *d = parse(text, 100, 100);
+    pg_status st = pg_detections_status(d);
+    CHECK_MSG(st == want, "'%s': status %d, want %d (%s)", text, (int)st, (int)want,
+              pg_last_error());
+    CHECK_MSG(pg_detections_problem_count(d) == problems, "'%s': %zu problems, want %zu", text,
+              pg_detections_problem_count(d), problems);
+    if (msg) {
+        CHECK_MSG(strstr(pg_last_error(), msg) != NULL, "'%s': message '%s' lacks '%s'", text,
+                  pg_last_error(), msg);
+    }
+    pg_detections_free(d);
+}
+
+static void test_status(void)
+{
+    char seg16[256] = "<loc0000><loc0000><loc0512><loc0512>";
+    for (int i = 0; i < 16; i++) {
+        snprintf(seg16 + strlen(seg16), sizeof seg16 - strlen(seg16), "<seg%03d>", i);
+    }
+    char buf[600];
+    check_status("", PG_OK, 0, NULL);
+    check_status("a caption <with> angle brackets < and <eos>", PG_OK, 0, NULL);
+    check_status("<loc0000><loc0000><loc0512><loc0512> cat ; "
+                 "<loc0001><loc0002><loc0600><loc0700> dog",
+                 PG_OK, 0, NULL);
+    snprintf(buf, sizeof buf, "%s cat ; %s dog", seg16, seg16);
+    check_status(buf, PG_OK, 0, NULL);
+
+    /* Truncated: the text ends inside the tokens of the last object. */
+    check_status("<loc0000><loc0000><loc0512><loc0512> cat ; <loc0001><loc0002><loc0003>",
+                 PG_ERR_FORMAT, 1, "truncated object at byte 43: 3 of 4 <locDDDD> tokens");
+    check_status("<loc0001><loc0002><loc0003><loc0004", PG_ERR_FORMAT, 1,
+                 "truncated object at byte 0: 3 of 4");
+    check_status("<loc0001><lo", PG_ERR_FORMAT, 1, "truncated object at byte 0: 1 of 4");
+    check_status("<loc0000><loc0000><loc0512><loc0512><seg001><seg002><seg0", PG_ERR_FORMAT, 1,
+                 "truncated object at byte 0: 2 of 16 <segDDD> tokens");
+    check_status("<loc0000><loc0000><loc0512><loc0512><se", PG_ERR_FORMAT, 1,
+                 "truncated object at byte 0: 0 of 16 <segDDD>");
+    snprintf(buf, sizeof buf, "%s cat ; %.*s", seg16, (int)strlen(seg16) - 3, seg16);
+    check_status(buf, PG_ERR_FORMAT, 1, "truncated object at byte 171: 15 of 16 <segDDD>");
+
+    /* Malformed: broken tokens with text after them; each broken sequence counts once. */
+    check_status("<loc0001><loc0002><loc0003> x", PG_ERR_FORMAT, 1,
+                 "malformed object at byte 0: 3 of 4 <locDDDD> tokens");
+    check_status("<loc12><loc0001><loc0002><loc0003><loc0600> x", PG_ERR_FORMAT, 1,
+                 "malformed object at byte 0: 0 of 4");
+    check_status("<loc0000><loc0000><loc0512><loc0512><seg001><seg002> y ; <seg003> z",
+                 PG_ERR_FORMAT, 2, "malformed object at byte 0: 2 of 16 <segDDD> tokens");
+    check_status("text <seg005><seg006> more", PG_ERR_FORMAT, 1,
+                 "malformed object at byte 5: <segDDD> tokens without a box");
+
+    /* Invalid: dropped by big_vision's rule; the next object still counts. */
+    check_status("<loc1024><loc0000><loc0500><loc0500> bad ; "
+                 "<loc0000><loc0000><loc0512><loc0512> good",
+                 PG_ERR_FORMAT, 1, "invalid object at byte 0: a <loc> value above 1023");
+    check_status("x <loc0500><loc0000><loc0100><loc0500> inverted", PG_ERR_FORMAT, 1,
+                 "invalid object at byte 2: an empty or inverted box");
+    snprintf(buf, sizeof buf, "%s", seg16);
+    memcpy(strstr(buf, "<seg003>"), "<seg128>", 8);
+    check_status(buf, PG_ERR_FORMAT, 1, "a <seg> value above 127");
+    check_status("<loc1024><loc0000><loc0500><loc0500> a ; <loc1024><loc0000><loc0500><loc0500>",
+                 PG_ERR_FORMAT, 2, "(and more)");
+
+    CHECK_EQ_INT(pg_detections_status(NULL), PG_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(pg_detections_problem_count(NULL), 0);
+}
+
 int main(void)
 {
     test_detect_two_objects();
@@ -243,5 +315,6 @@ int main(void)
     test_malformed();
     test_huge();
     test_arguments();
+    test_status();
     return pg_test_finish();
 }

@@ -50,6 +50,7 @@ __all__ = [
     "Model", "ModelInfo", "Session", "Image", "Tokenizer", "Token", "Timings",
     "version", "version_number", "abi_version", "status_string", "set_log_callback",
     "Detection", "parse_detections", "Batch", "BatchResult",
+    "MaskDecoder", "Segment", "segment_answer",
 ]
 
 __version__ = "0.1.0"
@@ -1183,6 +1184,101 @@ def parse_detections(text: Union[str, bytes], width: int, height: int) -> List[D
         return result
     finally:
         lib.pg_detections_free(handle)
+
+
+# ---------------------------------------------------------------------------------------------
+# Segmentation masks (issue 14; docs/postprocessing.md)
+# ---------------------------------------------------------------------------------------------
+
+
+class MaskDecoder(_Handle):
+    """big_vision's VQ-VAE mask decoder (``pg_mask_decoder``), loaded from ``vae-oid.npz``."""
+
+    _free_name = "pg_mask_decoder_free"
+
+    def __init__(self, path: PathLike) -> None:
+        h = POINTER(_ffi.pg_mask_decoder)()
+        lib.pg_mask_decoder_load(byref(h), _path_bytes(path))
+        self._h = h
+
+    def logits(self, codes: Sequence[int]) -> "numpy.ndarray":
+        """The 64x64 float32 logits of 16 codes (0..127, a 4x4 grid row-major); > 0 inside."""
+        import numpy as np
+        arr, n = _int32_array(codes)
+        out = np.zeros((_ffi.PG_MASK_SIDE, _ffi.PG_MASK_SIDE), np.float32)
+        lib.pg_mask_decode_logits(self._ptr(), arr, n,
+                                  out.ctypes.data_as(POINTER(ctypes.c_float)), out.size)
+        return out
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One object of a ``segment ...`` answer with its mask (``pg_detections_mask``)."""
+
+    label: str  #: trimmed; "" when the model gave none
+    box: Tuple[float, float, float, float]  #: x_min, y_min, x_max, y_max in image pixels
+    loc: Tuple[int, int, int, int]  #: raw <locDDDD> values y_min, x_min, y_max, x_max
+    seg: Optional[Tuple[int, ...]]  #: the 16 <segDDD> codes, None without a mask
+    mask: Optional["numpy.ndarray"]  #: HxW bool, the image-sized mask; None without codes
+    logits: Optional["numpy.ndarray"]  #: 64x64 float32 decoder output; None without codes
+    mask_box: Optional[Tuple[int, int, int, int]]  #: x0, y0, x1, y1 the mask was pasted in
+
+
+def segment_answer(text: Union[str, bytes], width: int, height: int,
+                   decoder: MaskDecoder) -> Tuple[List[Segment], Optional[str]]:
+    """Parses a ``segment`` answer for a ``width`` x ``height`` image and decodes every mask.
+
+    Returns ``(segments, problem)``: ``problem`` is None for a clean answer, else the message
+    of ``pg_detections_status`` (a truncated or malformed object; what parsed is kept).
+    """
+    import numpy as np
+    data = text.encode("utf-8") if isinstance(text, str) else bytes(text)
+    buf = ctypes.create_string_buffer(data, max(len(data), 1))
+    handle = POINTER(_ffi.pg_detections)()
+    lib.pg_detections_parse(byref(handle), buf, len(data), int(width), int(height))
+    try:
+        problem = None
+        if lib.pg_detections_status(handle) != _ffi.PG_OK:
+            problem = _text(lib.pg_last_error())
+        out = []
+        for i, d in enumerate(parse_detections(data, width, height)):  # same objects
+            mask = logits = box = None
+            if d.seg is not None:
+                logits = np.zeros((_ffi.PG_MASK_SIDE, _ffi.PG_MASK_SIDE), np.float32)
+                m = np.zeros((int(height), int(width)), np.uint8)
+                b = (ctypes.c_uint32 * 4)()
+                lib.pg_detections_mask(handle, i, decoder._ptr(),
+                                       logits.ctypes.data_as(POINTER(ctypes.c_float)),
+                                       m.ctypes.data_as(POINTER(ctypes.c_uint8)), m.size, b)
+                mask, box = m.astype(bool), (int(b[0]), int(b[1]), int(b[2]), int(b[3]))
+            out.append(Segment(label=d.label, box=d.box, loc=d.loc, seg=d.seg, mask=mask,
+                               logits=logits, mask_box=box))
+        return out, problem
+    finally:
+        lib.pg_detections_free(handle)
+
+
+def _session_segment(self: Session, objects: Union[str, Sequence[str]], *,
+                     vae: Union[MaskDecoder, PathLike], image: ImageLike,
+                     max_new_tokens: Optional[int] = None) -> List[Segment]:
+    """Runs ``segment a ; b`` greedily on ``image`` and returns each object with its numpy
+    mask (see :func:`segment_answer`; the image's size, after EXIF rotation, sizes the masks).
+    ``vae`` is a :class:`MaskDecoder` or the path of ``vae-oid.npz``."""
+    names = [objects] if isinstance(objects, str) else list(objects)
+    img = _coerce_image(image)
+    dec = vae if isinstance(vae, MaskDecoder) else MaskDecoder(vae)
+    try:
+        text = self.generate("segment " + " ; ".join(names), image=img,
+                             max_new_tokens=max_new_tokens)
+        return segment_answer(text, img.width, img.height, dec)[0]
+    finally:
+        if dec is not vae:
+            dec.close()
+        if img is not image:
+            img.close()
+
+
+Session.segment = _session_segment  # type: ignore[attr-defined]
 
 
 # Batches live in their own module; imported last because they use the classes above.

@@ -137,6 +137,10 @@ class pg_batch(Structure):
     """Opaque ``pg_batch``."""
 
 
+class pg_mask_decoder(Structure):
+    """Opaque ``pg_mask_decoder`` (issue 14)."""
+
+
 # --------------------------------------------------------------------------------------------
 # Callback types
 # --------------------------------------------------------------------------------------------
@@ -340,6 +344,8 @@ p_image = POINTER(pg_image)
 p_session = POINTER(pg_session)
 p_detections = POINTER(pg_detections)
 p_batch = POINTER(pg_batch)
+p_mask_decoder = POINTER(pg_mask_decoder)
+PG_MASK_SIDE = 64  # issue 14
 c_status = c_int  # pg_status is an int-sized enum (checked by the layout test)
 
 # name: (restype, argtypes, error source, tolerated statuses)
@@ -443,6 +449,16 @@ FUNCTIONS: Dict[str, Tuple[Any, List[Any], Optional[str], Tuple[int, ...]]] = {
     "pg_index_db_init": (c_status, [c_char_p], _THREAD, ()),
     "pg_index_hash_file": (c_status, [c_char_p, POINTER(c_char), c_size_t], _THREAD, ()),
     "pg_index_model_id": (c_status, [p_model, POINTER(c_char), c_size_t], _THREAD, ()),
+    # segmentation masks and answer status (0.2, issue 14)
+    "pg_detections_status": (c_status, [p_detections], _THREAD, (PG_ERR_FORMAT,)),
+    "pg_detections_problem_count": (c_size_t, [p_detections], None, ()),
+    "pg_mask_decoder_load": (c_status, [POINTER(p_mask_decoder), c_char_p], _THREAD, ()),
+    "pg_mask_decoder_free": (None, [p_mask_decoder], None, ()),
+    "pg_mask_decode_logits": (c_status, [p_mask_decoder, POINTER(c_int32), c_size_t,
+                                         POINTER(c_float), c_size_t], _THREAD, ()),
+    "pg_detections_mask": (c_status, [p_detections, c_size_t, p_mask_decoder, POINTER(c_float),
+                                      POINTER(c_uint8), c_size_t, POINTER(c_uint32)],
+                           _THREAD, ()),
 }
 
 

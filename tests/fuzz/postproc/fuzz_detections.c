@@ -86,6 +86,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (pg_detections_get(d, n, &info) != PG_ERR_INVALID_ARGUMENT) {
             abort();
         }
+        /* The status is clean exactly when no problem was counted; each problem starts at
+         * its own '<'. */
+        const size_t problems = pg_detections_problem_count(d);
+        if ((pg_detections_status(d) == PG_OK) != (problems == 0) || problems > len) {
+            abort();
+        }
     } else {
         abort(); /* valid arguments never fail except for memory */
     }
