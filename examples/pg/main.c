@@ -17,6 +17,9 @@ static const struct {
       "pg tokenize (-m MODEL | -t TOKENIZER) [--no-parse-special] [--bos] (TEXT | --stdin)" },
     { "info", pg_cmd_info, "pg info -m MODEL [--json]            show the model variant" },
     { "bench", pg_cmd_bench, "pg bench [--variant 3b-448] [options] benchmark" },
+#ifdef PG_HAVE_SERVE
+    { "serve", pg_cmd_serve, "pg serve -m MODEL [--port 11434]      Ollama/OpenAI HTTP server" },
+#endif
 };
 
 static int usage(FILE *f)

@@ -9,5 +9,6 @@ int pg_cmd_ask(int argc, char **argv);      /* cmd_generate.c: pg ask -m MODEL I
 int pg_cmd_generate(int argc, char **argv); /* cmd_generate.c: pg generate ... */
 int pg_cmd_detect(int argc, char **argv);   /* cmd_detect.c:   pg detect -m MODEL IMAGE "a ; b" */
 int pg_cmd_bench(int argc, char **argv);    /* cmd_bench.c:    pg bench ... */
+int pg_cmd_serve(int argc, char **argv);    /* cmd_serve.c:    pg serve -m MODEL ... */
 
 #endif
