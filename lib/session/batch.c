@@ -226,7 +226,10 @@ static void finish(pg_batch *b, member *mb, pg_status st)
     b->kv_bytes -= kv_bytes_of(s);
     if (b->n_done == b->cap_done) {
         /* compact, then grow: the queue keeps its order */
-        memmove(b->done, b->done + b->head_done, (b->n_done - b->head_done) * sizeof *b->done);
+        if (b->head_done) { /* (memmove on the NULL queue of a new batch is UB) */
+            memmove(b->done, b->done + b->head_done,
+                    (b->n_done - b->head_done) * sizeof *b->done);
+        }
         b->n_done -= b->head_done;
         b->head_done = 0;
         uint32_t cap = (uint32_t)b->cap_done;
