@@ -21,6 +21,9 @@ static const struct {
     { "bench", pg_cmd_bench, "pg bench [--variant 3b-448] [options] benchmark" },
     { "index", pg_cmd_index, "pg index -m MODEL DIR... [--db FILE] [--xmp]  catalogue photos" },
     { "search", pg_cmd_search, "pg search --db FILE \"dog on a beach\" [--json]  search it" },
+#ifdef PG_HAVE_SERVE
+    { "serve", pg_cmd_serve, "pg serve -m MODEL [--port 11434]      Ollama/OpenAI HTTP server" },
+#endif
 };
 
 static int usage(FILE *f)

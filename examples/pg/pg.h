@@ -12,5 +12,6 @@ int pg_cmd_segment(int argc, char **argv);  /* cmd_segment.c:  pg segment -m MOD
 int pg_cmd_bench(int argc, char **argv);    /* cmd_bench.c:    pg bench ... */
 int pg_cmd_index(int argc, char **argv);    /* cmd_index.c:    pg index -m MODEL DIR... */
 int pg_cmd_search(int argc, char **argv);   /* cmd_index.c:    pg search --db FILE QUERY */
+int pg_cmd_serve(int argc, char **argv);    /* cmd_serve.c:    pg serve -m MODEL ... */
 
 #endif

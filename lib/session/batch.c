@@ -226,7 +226,7 @@ static void finish(pg_batch *b, member *mb, pg_status st)
     b->kv_bytes -= kv_bytes_of(s);
     if (b->n_done == b->cap_done) {
         /* compact, then grow: the queue keeps its order */
-        if (b->n_done > b->head_done) { /* the first finish meets a NULL, empty queue */
+        if (b->head_done && b->n_done > b->head_done) { /* a new batch's queue is NULL */
             memmove(b->done, b->done + b->head_done,
                     (b->n_done - b->head_done) * sizeof *b->done);
         }
