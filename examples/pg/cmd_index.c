@@ -71,18 +71,6 @@ static int index_usage(FILE *f)
     return f == stderr ? 2 : 0;
 }
 
-static bool parse_u32(const char *s, unsigned long max, uint32_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v > max) {
-        return false;
-    }
-    *out = (uint32_t)v;
-    return true;
-}
-
 static int parse_index_args(int argc, char **argv, index_args *a)
 {
     for (int i = 1; i < argc; i++) {
@@ -109,7 +97,7 @@ static int parse_index_args(int argc, char **argv, index_args *a)
             return 2;
         }
         const char *v = argv[++i];
-        uint32_t n = 0;
+        unsigned long n = 0;
         if (!strcmp(o, "-m") || !strcmp(o, "--model")) {
             a->model = v;
         } else if (!strcmp(o, "--db")) {
@@ -119,9 +107,9 @@ static int parse_index_args(int argc, char **argv, index_args *a)
         } else if (!strcmp(o, "--prompt")) {
             a->prompt = v;
         } else if (!strcmp(o, "--batch") && pg_cli_parse_batch(v, &a->batch)) {
-        } else if (!strcmp(o, "--max-tokens") && parse_u32(v, 1u << 16, &n) && n > 0) {
-            a->max_tokens = n;
-        } else if (!strcmp(o, "--threads") && parse_u32(v, 4096, &n)) {
+        } else if (!strcmp(o, "--max-tokens") && pg_cli_parse_uint(v, 1u << 16, &n) && n > 0) {
+            a->max_tokens = (uint32_t)n;
+        } else if (!strcmp(o, "--threads") && pg_cli_parse_uint(v, 4096, &n)) {
             a->threads = (int32_t)n;
         } else {
             fprintf(stderr, "pg index: unknown option or bad value '%s %s'\n", o, v);
@@ -316,7 +304,7 @@ static int search_usage(FILE *f)
 int pg_cmd_search(int argc, char **argv)
 {
     const char *db = NULL, *query = NULL;
-    uint32_t limit = 20;
+    unsigned long limit = 20;
     search_out out = { 0 };
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i];
@@ -326,8 +314,9 @@ int pg_cmd_search(int argc, char **argv)
             out.json = true;
         } else if (!strcmp(o, "--db") && i + 1 < argc) {
             db = argv[++i];
-        } else if (!strcmp(o, "--limit") && i + 1 < argc && parse_u32(argv[i + 1], 1u << 20,
-                                                                       &limit) && limit) {
+        } else if (!strcmp(o, "--limit") && i + 1 < argc && pg_cli_parse_uint(argv[i + 1],
+                                                                               1u << 20, &limit) &&
+                   limit) {
             i++;
         } else if (o[0] != '-' && !query) {
             query = o;
@@ -344,7 +333,7 @@ int pg_cmd_search(int argc, char **argv)
         fprintf(stderr, "pg search: %s: %s\n", db, strerror(errno));
         return 1;
     }
-    if (pg_index_search(db, query, limit, on_hit, &out) != PG_OK) {
+    if (pg_index_search(db, query, (uint32_t)limit, on_hit, &out) != PG_OK) {
         fprintf(stderr, "pg search: %s\n", pg_last_error());
         return 1;
     }

@@ -49,18 +49,6 @@ static int usage(FILE *f)
     return f == stderr ? 2 : 0;
 }
 
-static bool parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-' || v > max) {
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
 static int parse_args(int argc, char **argv, segment_args *a)
 {
     for (int i = 1; i < argc; i++) {
@@ -100,9 +88,9 @@ static int parse_args(int argc, char **argv, segment_args *a)
             a->overlay = v;
         } else if (!strcmp(o, "--answer")) {
             a->answer = v;
-        } else if (!strcmp(o, "--threads") && parse_uint(v, 4096, &n)) {
+        } else if (!strcmp(o, "--threads") && pg_cli_parse_uint(v, 4096, &n)) {
             a->threads = (int32_t)n;
-        } else if (!strcmp(o, "--max-tokens") && parse_uint(v, 1u << 20, &n)) {
+        } else if (!strcmp(o, "--max-tokens") && pg_cli_parse_uint(v, 1u << 20, &n)) {
             a->max_tokens = (uint32_t)n;
         } else {
             fprintf(stderr, "pg segment: unknown option or bad value '%s %s'\n", o, v);

@@ -36,15 +36,6 @@ static int usage_serve(FILE *f)
     return f == stderr ? 2 : 0;
 }
 
-static bool parse_uint(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-    char *end = NULL;
-    unsigned long v = strtoul(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) return false;
-    *out = v;
-    return true;
-}
-
 int pg_cmd_serve(int argc, char **argv)
 {
     static srv_server srv; /* large and process-long */
@@ -72,16 +63,16 @@ int pg_cmd_serve(int argc, char **argv)
             c->model_paths[c->n_models++] = v;
         } else if (!strcmp(o, "--host")) {
             c->host = v;
-        } else if (!strcmp(o, "--port") && parse_uint(v, 0, 65535, &n)) {
+        } else if (!strcmp(o, "--port") && pg_cli_parse_uint(v, 65535, &n)) {
             c->port = (uint16_t)n;
         } else if (!strcmp(o, "--api-key")) {
             c->api_key = *v ? v : NULL;
-        } else if (!strcmp(o, "--max-body") && parse_uint(v, 1, 4096, &n)) {
+        } else if (!strcmp(o, "--max-body") && pg_cli_parse_uint(v, 4096, &n) && n >= 1) {
             c->max_body = (size_t)n << 20;
         } else if (!strcmp(o, "--batch") && pg_cli_parse_batch(v, &c->batch)) {
-        } else if (!strcmp(o, "--timeout") && parse_uint(v, 1, 86400, &n)) {
+        } else if (!strcmp(o, "--timeout") && pg_cli_parse_uint(v, 86400, &n) && n >= 1) {
             c->timeout_s = (uint32_t)n;
-        } else if (!strcmp(o, "--threads") && parse_uint(v, 0, 1024, &n)) {
+        } else if (!strcmp(o, "--threads") && pg_cli_parse_uint(v, 1024, &n)) {
             c->threads = (int)n;
         } else if (!strcmp(o, "--backend")) {
             c->backend = v;
